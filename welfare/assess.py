@@ -1,0 +1,270 @@
+"""An assessment end to end: design → run → code → analyze → write report, summary and tables.
+
+`run_assessment` is what `welfare assess` and notebooks call; `analyze_store` and
+`write_outputs` re-render from a store alone (`welfare report DIR`), since data moves one way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from welfare.config import AssessmentConfig, parse_config
+from welfare.errors import StoreError
+from welfare.models import Model, load_model
+from welfare.probes import PROBES, Frames
+from welfare.records import Finding, ProbeResult, Trial
+from welfare.run.runner import Runner, RunSummary
+from welfare.run.store import Store
+from welfare.version import __version__
+
+STORE_NAME = "assessment.sqlite"
+
+
+@dataclass
+class Assessment:
+    """A finished (or re-read) assessment: config, store, per-probe results, run summary."""
+
+    config: AssessmentConfig
+    out_dir: Path
+    results: list[ProbeResult]
+    frames: Frames
+    manifest: dict[str, Any]
+    run: RunSummary | None = None
+    subjects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.results for f in r.findings]
+
+    def findings_frame(self) -> pd.DataFrame:
+        """Every finding as a row: id, subject, estimate, ci_low, ci_high, n, unit, sentence."""
+        rows = [
+            {
+                "id": f.id,
+                "subject": f.subject,
+                "estimate": f.estimate,
+                "ci_low": f.ci[0],
+                "ci_high": f.ci[1],
+                "n": f.n,
+                "unit": f.unit,
+                "p_value": f.p_value,
+                "flag": f.flag,
+                "truth": f.truth,
+                "sentence": f.sentence,
+            }
+            for f in self.findings
+        ]
+        return pd.DataFrame(rows)
+
+    def result(self, probe: str) -> ProbeResult:
+        for r in self.results:
+            if r.probe == probe:
+                return r
+        raise KeyError(f"probe {probe!r} did not run in this assessment")
+
+
+def design(config: AssessmentConfig) -> list[tuple[Any, Trial]]:
+    """Every trial of every enabled probe, in a deterministic order."""
+    work = []
+    for name, probe in PROBES.items():
+        options = config.probes.get(name)
+        if options is None or not options.enabled:
+            continue
+        work.extend((probe, trial) for trial in probe.design(config, options))
+    return work
+
+
+def build_models(
+    config: AssessmentConfig, given: dict[str, Model] | None = None
+) -> dict[str, Model]:
+    """Subjects and helper models by spec; `given` overrides (tests, notebooks)."""
+    models = dict(given or {})
+    specs = [s.spec for s in config.subjects]
+    for name, probe in PROBES.items():
+        options = config.probes.get(name)
+        if options is not None and options.enabled:
+            specs.extend(probe.helper_specs(options))
+    for spec in specs:
+        if spec not in models:
+            models[spec] = load_model(spec)
+    return models
+
+
+def run_assessment(
+    config: AssessmentConfig,
+    out_dir: str | Path,
+    *,
+    models: dict[str, Model] | None = None,
+    progress: bool = True,
+    write: bool = True,
+) -> Assessment:
+    """Run (or resume) an assessment into `out_dir` and write its report, summary and tables."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = Store(out / STORE_NAME, assessment=config.name)
+    try:
+        store.set_meta("config", config.model_dump_json(exclude={"probes", "source"}))
+        store.set_meta(
+            "probe_options",
+            json.dumps({k: v.model_dump(mode="json") for k, v in config.probes.items()}),
+        )
+        store.set_meta("source", str(config.source) if config.source else "")
+        if store.meta("started") is None:
+            store.set_meta("started", _now())
+        built = build_models(config, models)
+        work = design(config)
+        runner = Runner(
+            store,
+            built,
+            concurrency=config.runner.concurrency,
+            max_attempts=config.runner.max_attempts,
+            max_backoff_s=config.runner.max_backoff_s,
+            subject_limits={s.spec: s.concurrency for s in config.subjects if s.concurrency},
+            progress=progress,
+        )
+        summary = asyncio.run(runner.run(work))
+        store.set_meta("finished", _now())
+        code_store(store, config)
+        assessment = analyze_store(store, config, out, work=work)
+        assessment.run = summary
+        assessment.subjects = {
+            spec: {"simulated": bool(m.simulated)}
+            for spec, m in built.items()
+            if spec in {s.spec for s in config.subjects}
+        }
+    finally:
+        store.close()
+    if write:
+        write_outputs(assessment)
+    return assessment
+
+
+def code_store(store: Store, config: AssessmentConfig) -> None:
+    """Run the configured coders over every stored transcript (no-op until coders exist)."""
+    try:
+        from welfare.coders import code_assessment
+    except ImportError:
+        return
+    code_assessment(store, config)
+
+
+def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult | None:
+    """The coders' section (prevalence, agreement) when any transcript was coded."""
+    if not len(frames.codes):
+        return None
+    from welfare.coders import analyze_codes as analyze
+
+    return analyze(frames, config)
+
+
+def analyze_store(
+    store: Store, config: AssessmentConfig, out_dir: Path, *, work: list[Any] | None = None
+) -> Assessment:
+    """Analyze every probe that has trials in the store; build the manifest."""
+    frames = store.frames()
+    results = []
+    for name, probe in PROBES.items():
+        if (
+            name in config.probes
+            and config.probes[name].enabled
+            and (len(frames.trials) and (frames.trials["probe"] == name).any())
+        ):
+            results.append(probe.analyze(frames, config))
+    coders = analyze_codes(frames, config)
+    if coders is not None:
+        results.append(coders)
+    manifest = build_manifest(store, config, frames, planned=len(work) if work else None)
+    subjects = {s.spec: {"simulated": s.spec.startswith("simulated:")} for s in config.subjects}
+    return Assessment(config, out_dir, results, frames, manifest, subjects=subjects)
+
+
+def build_manifest(
+    store: Store, config: AssessmentConfig, frames: Frames, planned: int | None
+) -> dict[str, Any]:
+    """What a reader needs to reproduce the run: versions, config, specs, hashes, seeds, tokens."""
+    ex = frames.exchanges
+    paid = ex[ex["cached"] == 0] if len(ex) else ex
+    from welfare.run.pricing import estimate_cost
+    from welfare.models.base import Usage
+
+    tokens: dict[str, dict[str, Any]] = {}
+    for model, group in paid.groupby("model") if len(paid) else []:
+        usage = Usage(int(group["input_tokens"].sum()), int(group["output_tokens"].sum()))
+        tokens[str(model)] = {
+            "calls": int(len(group)),
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": estimate_cost(str(model), usage),
+        }
+    trials = frames.trials
+    templates = sorted({str(t) for t in store_template_hashes(store)})
+    return {
+        "toolkit_version": __version__,
+        "assessment": config.name,
+        "seed": config.seed,
+        "config_file": str(config.source) if config.source else None,
+        "config": json.loads(config.model_dump_json(exclude={"probes", "source"})),
+        "probe_options": {k: v.model_dump(mode="json") for k, v in config.probes.items()},
+        "subjects": [s.spec for s in config.subjects],
+        "template_hashes": templates,
+        "started": store.meta("started"),
+        "finished": store.meta("finished"),
+        "trials": {
+            "planned": planned,
+            "stored": int(len(trials)),
+            "done": int((trials["status"] == "done").sum()) if len(trials) else 0,
+            "failed": int((trials["status"] == "failed").sum()) if len(trials) else 0,
+        },
+        "tokens": tokens,
+    }
+
+
+def store_template_hashes(store: Store) -> set[str]:
+    rows = store._db.execute("SELECT DISTINCT json_extract(trial, '$.template') FROM trials")
+    return {r[0] for r in rows if r[0]}
+
+
+def load_assessment(out_dir: str | Path) -> Assessment:
+    """Re-read an assessment folder's store and analyze it again (`welfare report DIR`)."""
+    out = Path(out_dir)
+    path = out / STORE_NAME
+    if not path.exists():
+        raise StoreError(f"{out}: no {STORE_NAME} here; run `welfare assess --out {out}` first")
+    store = Store(path)
+    try:
+        raw_config = store.meta("config")
+        if raw_config is None:
+            raise StoreError(f"{path}: the store has no config; it was never run")
+        raw = json.loads(raw_config)
+        raw["probes"] = json.loads(store.meta("probe_options") or "{}")
+        source = store.meta("source") or None
+        config = parse_config(raw, source=Path(source) if source else None)
+        return analyze_store(store, config, out)
+    finally:
+        store.close()
+
+
+def write_outputs(assessment: Assessment) -> Path:
+    """Write report.html, summary.json and tables/*.csv into the assessment folder."""
+    from welfare.report import render_report, summary_json, write_tables
+
+    out = assessment.out_dir
+    (out / "summary.json").write_text(
+        json.dumps(summary_json(assessment), indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    write_tables(assessment, out / "tables")
+    report = out / "report.html"
+    report.write_text(render_report(assessment), encoding="utf-8")
+    return report
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

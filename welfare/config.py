@@ -1,0 +1,148 @@
+"""Assessment config: TOML → validated objects. Errors name the file, the key and the problem.
+
+A config names the subjects, the sampling parameters, the runner's limits and, per probe, its
+options (`[probes.<name>]`, validated by that probe's own Options model).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from welfare.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).parent / "prompts" / "default_assessment.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(_Strict):
+    """Sampling parameters sent with every subject request; they enter trial ids."""
+
+    temperature: float = Field(1.0, ge=0.0, le=1.0)
+    max_tokens: int = Field(1024, ge=1, le=64000)
+
+
+class SubjectConfig(_Strict):
+    """A subject to assess: a spec string plus optional per-subject limits."""
+
+    spec: str
+    label: str | None = None
+    concurrency: int | None = Field(None, ge=1, le=1024)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+
+    @field_validator("spec")
+    @classmethod
+    def _has_backend(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError("a subject spec is 'backend:name', e.g. 'simulated:harm-averse'")
+        return value
+
+
+class RunnerConfig(_Strict):
+    """How trials are scheduled: concurrency window, retries, timeouts, batches."""
+
+    concurrency: int = Field(32, ge=1, le=1024)
+    max_attempts: int = Field(6, ge=1, le=50)
+    max_backoff_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(600.0, gt=0)
+    batch: bool = False
+
+
+class CodersConfig(_Strict):
+    """Which coders read the transcripts; the lexicon coder always runs."""
+
+    judge: str | None = None
+    codebook: str = "builtin:coders/codebook.toml"
+    lexicon: str = "builtin:coders/lexicon.toml"
+
+
+class AssessmentConfig(_Strict):
+    """A whole assessment. `source` is the file it came from (for relative bank paths)."""
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    seed: int = 0
+    subjects: list[SubjectConfig] = Field(..., min_length=1)
+    sampling: Sampling = Sampling()
+    runner: RunnerConfig = RunnerConfig()
+    coders: CodersConfig = CodersConfig()
+    probes: dict[str, Any] = Field(default_factory=dict)
+    source: Path | None = None
+
+    @field_validator("subjects", mode="before")
+    @classmethod
+    def _strings_are_specs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"spec": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def probe_options(self, name: str) -> Any:
+        """The validated options of probe `name` (set by `load_config`)."""
+        return self.probes[name]
+
+
+def load_config(path: str | Path | None = None) -> AssessmentConfig:
+    """Read and validate an assessment config; `None` is the built-in default assessment."""
+    file = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        with file.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(file, None, "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, None, f"not valid TOML ({exc})") from None
+    return parse_config(raw, source=file)
+
+
+def parse_config(raw: dict[str, Any], *, source: Path | None = None) -> AssessmentConfig:
+    """Validate a config given as a dict (notebooks build configs this way)."""
+    from welfare.probes import PROBES  # the registry imports probes, which import config
+
+    raw = dict(raw)
+    assessment = raw.pop("assessment", {})
+    if not isinstance(assessment, dict):
+        raise ConfigError(source, "assessment", "must be a table")
+    merged = {**assessment, **raw}
+    probes_raw = merged.pop("probes", {}) or {}
+    if not isinstance(probes_raw, dict):
+        raise ConfigError(source, "probes", "must be a table of [probes.<name>] tables")
+    try:
+        config = AssessmentConfig(**merged, source=source)
+    except ValidationError as exc:
+        raise _config_error(source, exc, prefix="") from None
+    probes: dict[str, Any] = {}
+    for name, options in probes_raw.items():
+        if name not in PROBES:
+            known = ", ".join(sorted(PROBES))
+            raise ConfigError(source, f"probes.{name}", f"unknown probe (known: {known})")
+        if not isinstance(options, dict):
+            raise ConfigError(source, f"probes.{name}", "must be a table")
+        try:
+            probes[name] = PROBES[name].Options(**options)
+        except ValidationError as exc:
+            raise _config_error(source, exc, prefix=f"probes.{name}.") from None
+    if not any(getattr(o, "enabled", True) for o in probes.values()):
+        raise ConfigError(source, "probes", "no probe is enabled")
+    return config.model_copy(update={"probes": probes})
+
+
+def _config_error(source: Path | None, exc: ValidationError, *, prefix: str) -> ConfigError:
+    """The first validation problem as one line: file, dotted key, reason."""
+    err = exc.errors()[0]
+    key = prefix + ".".join(str(p) for p in err["loc"]) if err["loc"] else prefix.rstrip(".")
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif "input" in err and err["type"] not in ("missing",):
+        message = f"{message} (got {err['input']!r})"
+    return ConfigError(source, key or None, message)

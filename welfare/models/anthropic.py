@@ -1,0 +1,336 @@
+"""AnthropicModel: a subject on the real Messages API, through `anthropic.AsyncAnthropic`.
+
+The SDK's own retries are off (`max_retries=0`): the runner owns the one retry layer, so every
+failure surfaces here at once as a `ModelError` whose `retryable`, `kind` and `retry_after` tell
+the runner what to do. Large single-turn designs go through Message Batches (`submit_batch`,
+`batch_status`, `batch_results`), joined back by `custom_id` only.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import anthropic
+import httpx2
+
+from welfare.errors import ModelError, RetryableModelError
+from welfare.models.base import Request, Response, ToolCall, Usage
+
+SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
+"""Request fields `anthropic` 2.x no longer takes as keywords: its API version refuses them."""
+
+DEFAULT_MAX_CONNECTIONS = 512
+"""HTTP connections per client: above any concurrency the runner uses, so none queue for one."""
+
+_STATUS_KINDS: dict[int, str] = {
+    400: "bad_request",
+    401: "authentication",
+    402: "billing",
+    403: "permission",
+    404: "not_found",
+    408: "timeout",
+    409: "conflict",
+    413: "request_too_large",
+    422: "unprocessable",
+    429: "rate_limit",
+    500: "server_error",
+    502: "server_error",
+    503: "server_error",
+    504: "server_error",
+    529: "overloaded",
+}
+_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+"""Client-side statuses that may pass on a later attempt; every 5xx may too."""
+
+_BATCH_ERROR_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+_RETRYABLE_BATCH_ERRORS = frozenset(
+    {"api_error", "overloaded_error", "rate_limit_error", "timeout_error"}
+)
+
+
+# ------------------------------------------------------------------------- error mapping
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, else `retry-after` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            pass
+    date = headers.get("retry-after")
+    parsed = email.utils.parsedate_tz(date) if date else None
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def _status_error(exc: anthropic.APIStatusError) -> ModelError:
+    """A ModelError for an HTTP error status, with the API's own message."""
+    status = exc.status_code
+    kind = _STATUS_KINDS.get(status, "server_error" if status >= 500 else "http_error")
+    message = exc.api_message or exc.message
+    if status >= 500 or status in _RETRYABLE_STATUSES:
+        retry_after = parse_retry_after(exc.response.headers)
+        return RetryableModelError(message, status=status, kind=kind, retry_after=retry_after)
+    return ModelError(message, status=status, kind=kind)
+
+
+def to_model_error(exc: BaseException) -> ModelError:
+    """Translate any exception from a model call into the toolkit's ModelError taxonomy."""
+    if isinstance(exc, ModelError):
+        return exc
+    if isinstance(exc, anthropic.APITimeoutError):
+        return RetryableModelError("the request timed out", kind="timeout")
+    if isinstance(exc, anthropic.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {type(cause).__name__}: {cause}" if cause else ""
+        return RetryableModelError(f"connection failed{detail}", kind="connection")
+    if isinstance(exc, anthropic.APIStatusError):
+        return _status_error(exc)
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return RetryableModelError(exc.message, status=exc.status_code, kind="malformed_response")
+    if isinstance(exc, json.JSONDecodeError):
+        return RetryableModelError(f"response is not JSON: {exc}", kind="malformed_response")
+    if isinstance(exc, TimeoutError):
+        return RetryableModelError("the request timed out", kind="timeout")
+    if isinstance(exc, (OSError, httpx2.TransportError)):
+        return RetryableModelError(f"{type(exc).__name__}: {exc}", kind="connection")
+    return ModelError(f"{type(exc).__name__}: {exc}", kind="client_error")
+
+
+# ------------------------------------------------------------------------ response shapes
+
+
+def _block_field(block: Any, name: str) -> Any:
+    """A field of a content block, whether it is an SDK model or a plain dict."""
+    return block.get(name) if isinstance(block, dict) else getattr(block, name, None)
+
+
+def to_response(message: Any, *, latency_s: float = 0.0) -> Response:
+    """A Response from an SDK `Message`; raises if the message is not one."""
+    text_parts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in message.content:
+        kind = _block_field(block, "type")
+        if kind == "text":
+            text_parts.append(_block_field(block, "text") or "")
+        elif kind == "tool_use":
+            raw_input = _block_field(block, "input")
+            calls.append(
+                ToolCall(
+                    id=str(_block_field(block, "id")),
+                    name=str(_block_field(block, "name")),
+                    input=dict(raw_input) if isinstance(raw_input, Mapping) else {},
+                )
+            )
+    usage = message.usage
+    return Response(
+        text="".join(text_parts),
+        tool_calls=tuple(calls),
+        stop_reason=message.stop_reason,
+        usage=Usage(int(usage.input_tokens or 0), int(usage.output_tokens or 0)),
+        latency_s=latency_s,
+        model=str(message.model or ""),
+        raw=message.model_dump(mode="json", exclude_unset=True, warnings=False),
+    )
+
+
+def _parsed(message: Any, latency_s: float) -> Response:
+    """`to_response`, with a message the SDK could not make sense of as a retryable error."""
+    try:
+        return to_response(message, latency_s=latency_s)
+    except Exception as exc:  # an unexpected shape is the server's fault, not ours
+        raise RetryableModelError(
+            f"unexpected response shape: {type(exc).__name__}: {exc}", kind="malformed_response"
+        ) from exc
+
+
+def _batch_item_error(result: Any) -> ModelError:
+    """A ModelError for an errored, expired or canceled batch item."""
+    kind = result.type
+    if kind == "expired":
+        return RetryableModelError(
+            "the batch expired before this request ran", kind="batch_expired"
+        )
+    if kind == "canceled":
+        return ModelError("the batch was canceled before this request ran", kind="batch_canceled")
+    error = getattr(getattr(result, "error", None), "error", None)
+    error_type = str(getattr(error, "type", None) or "api_error")
+    message = f"{error_type}: {getattr(error, 'message', None) or 'batch request errored'}"
+    status = _BATCH_ERROR_STATUS.get(error_type)
+    cls = RetryableModelError if error_type in _RETRYABLE_BATCH_ERRORS else ModelError
+    return cls(message, status=status, kind="batch_errored")
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def _default_client(
+    api_key: str | None, base_url: str | None, timeout: float, max_connections: int
+) -> anthropic.AsyncAnthropic:
+    """An SDK client on aiohttp (faster than httpx2 under concurrency), with no SDK retries."""
+    limits = httpx2.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    timeouts = httpx2.Timeout(timeout, connect=min(timeout, 10.0))
+    http_client = anthropic.DefaultAioHttpClient(limits=limits, timeout=timeouts)
+    return anthropic.AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeouts,
+        max_retries=0,
+        http_client=http_client,
+    )
+
+
+class AnthropicModel:
+    """A subject on the Anthropic Messages API; `generate` raises only ModelError.
+
+    The key comes from `api_key` or `ANTHROPIC_API_KEY`, the base URL from `base_url` or
+    `ANTHROPIC_BASE_URL`. The key is held by the SDK client only, never in this object's repr.
+    """
+
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        client: anthropic.AsyncAnthropic | None = None,
+    ) -> None:
+        if not model_id:
+            raise ValueError("model_id must be a non-empty model name, e.g. claude-opus-4-1")
+        self.model_id = model_id
+        if client is None:
+            client = _default_client(api_key, base_url, timeout, max_connections)
+        else:
+            client = client.with_options(max_retries=0)
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"AnthropicModel(spec={self.spec!r}, base_url={self.base_url!r})"
+
+    @property
+    def spec(self) -> str:
+        """`anthropic:<model_id>`."""
+        return f"anthropic:{self.model_id}"
+
+    @property
+    def simulated(self) -> bool:
+        """Always False: this is a real model."""
+        return False
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go (from `base_url`, `ANTHROPIC_BASE_URL` or the SDK default)."""
+        return str(self._client.base_url)
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        """The underlying SDK client (for advanced use; it holds the key)."""
+        return self._client
+
+    def _params(self, request: Request) -> dict[str, Any]:
+        """The request body: `{"model": ..., **request.api_params()}`."""
+        return {"model": self.model_id, **request.api_params()}
+
+    def _create_kwargs(self, request: Request) -> dict[str, Any]:
+        """`messages.create` keywords; sampling parameters the SDK no longer names go verbatim
+        in `extra_body` (API version 2026-10-21 refuses them; older versions and some gateways
+        accept them), so the request on the wire is exactly `_params(request)`."""
+        params = self._params(request)
+        extra = {name: params.pop(name) for name in SAMPLING_PARAMS if name in params}
+        if extra:
+            params["extra_body"] = extra
+        return params
+
+    async def generate(self, request: Request) -> Response:
+        """One Messages API call; every failure becomes a ModelError (see `to_model_error`)."""
+        start = time.monotonic()
+        try:
+            message = await self._client.messages.create(**self._create_kwargs(request))
+        except Exception as exc:
+            raise to_model_error(exc) from exc
+        return _parsed(message, time.monotonic() - start)
+
+    # -- Message Batches
+
+    async def submit_batch(self, items: Sequence[tuple[str, Request]]) -> str:
+        """Submit `(custom_id, request)` pairs as one Message Batch; returns the batch id."""
+        requests = [{"custom_id": cid, "params": self._params(req)} for cid, req in items]
+        try:
+            batch = await self._client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise to_model_error(exc) from exc
+        return batch.id
+
+    async def batch_status(self, batch_id: str) -> dict[str, Any]:
+        """The batch object as a dict: `processing_status`, `request_counts`, `results_url`, …"""
+        try:
+            batch = await self._client.messages.batches.retrieve(batch_id)
+        except Exception as exc:
+            raise to_model_error(exc) from exc
+        return batch.model_dump(mode="json")
+
+    async def batch_results(
+        self, batch_id: str
+    ) -> AsyncIterator[tuple[str, Response | ModelError]]:
+        """Each item of an ended batch as `(custom_id, Response or ModelError)`, in any order.
+
+        Failing to fetch or read the results file raises ModelError; a failed item is yielded.
+        """
+        try:
+            decoder = await self._client.messages.batches.results(batch_id)
+        except Exception as exc:
+            raise to_model_error(exc) from exc
+        try:
+            async for item in decoder:
+                yield item.custom_id, self._batch_item(item.result)
+        except Exception as exc:
+            raise to_model_error(exc) from exc
+        finally:
+            await decoder.close()
+
+    @staticmethod
+    def _batch_item(result: Any) -> Response | ModelError:
+        if result.type != "succeeded":
+            return _batch_item_error(result)
+        try:
+            return _parsed(result.message, 0.0)
+        except ModelError as exc:
+            return exc
+
+    # -- lifecycle
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.close()
+
+    async def __aenter__(self) -> AnthropicModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,168 @@
+"""What passes between a probe and a subject: Request, Response, ToolCall, Usage, and Model.
+
+A Request is the Messages API shape (system, messages, tools, sampling) plus `metadata`, the
+probe's context, which is never sent to an API: simulated subjects read it to know what they are
+being asked, and it makes replicates of the same prompt distinct requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, Any]
+"""One Messages API message: {"role": "user"|"assistant", "content": str | list[block]}."""
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the form every hash in the toolkit is taken of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_hex(value: Any) -> str:
+    """The SHA-256 of a value's canonical JSON (strings are hashed as JSON strings too)."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model call. `metadata` is probe context for simulated subjects and hashing only."""
+
+    messages: tuple[Message, ...]
+    system: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: dict[str, Any] | None = None
+    temperature: float | None = None
+    max_tokens: int = 1024
+    stop_sequences: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def api_params(self) -> dict[str, Any]:
+        """The keyword arguments of `messages.create`, without the model id."""
+        params: dict[str, Any] = {"messages": list(self.messages), "max_tokens": self.max_tokens}
+        if self.system is not None:
+            params["system"] = self.system
+        if self.tools:
+            params["tools"] = list(self.tools)
+        if self.tool_choice is not None:
+            params["tool_choice"] = self.tool_choice
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.stop_sequences:
+            params["stop_sequences"] = list(self.stop_sequences)
+        return params
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.api_params(), "metadata": self.metadata}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Request:
+        return cls(
+            messages=tuple(data["messages"]),
+            system=data.get("system"),
+            tools=tuple(data.get("tools", ())),
+            tool_choice=data.get("tool_choice"),
+            temperature=data.get("temperature"),
+            max_tokens=int(data.get("max_tokens", 1024)),
+            stop_sequences=tuple(data.get("stop_sequences", ())),
+            metadata=dict(data.get("metadata", {})),
+        )
+
+    def hash(self, subject: str) -> str:
+        """The request's identity for one subject: what the response cache is keyed on.
+
+        Metadata is included on purpose: two replicates of one prompt are two paid calls.
+        """
+        return sha256_hex({"subject": subject, "request": self.to_dict()})
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A `tool_use` block the model emitted."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call, as the API reports them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a model answered: text, tool calls, why it stopped, tokens, latency, raw payload."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    stop_reason: str | None = "end_turn"
+    usage: Usage = Usage()
+    latency_s: float = 0.0
+    model: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    def content_blocks(self) -> list[dict[str, Any]]:
+        """The response as assistant content blocks, to append to a dialogue."""
+        blocks: list[dict[str, Any]] = []
+        if self.text:
+            blocks.append({"type": "text", "text": self.text})
+        for call in self.tool_calls:
+            blocks.append(
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}
+            )
+        return blocks
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("cached")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, cached: bool = False) -> Response:
+        return cls(
+            text=data.get("text", ""),
+            tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),
+            stop_reason=data.get("stop_reason"),
+            usage=Usage(**data.get("usage", {})),
+            latency_s=float(data.get("latency_s", 0.0)),
+            model=data.get("model", ""),
+            raw=dict(data.get("raw", {})),
+            cached=cached,
+        )
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A subject or helper model. `generate` raises `ModelError` on failure, nothing else."""
+
+    @property
+    def spec(self) -> str:
+        """The spec string that names this model, e.g. `anthropic:claude-opus-4-1`."""
+        ...
+
+    @property
+    def simulated(self) -> bool:
+        """True for offline simulated subjects; reports say so plainly."""
+        ...
+
+    async def generate(self, request: Request) -> Response: ...
+
+
+def message_text(message: Message) -> str:
+    """The plain text of one message, joining its text blocks."""
+    content = message.get("content", "")
+    if isinstance(content, str):
+        return content
+    return "\n".join(b.get("text", "") for b in content if b.get("type") == "text")

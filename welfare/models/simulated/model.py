@@ -1,0 +1,80 @@
+"""SimulatedModel: an offline subject with known truths that answers in text.
+
+It reads the probe context from `request.metadata`, lets that probe's behaviour decide the
+answer from the profile's latent truths, and words it the way a real model might, so the
+same parsers and coders run on simulated and real answers. Seeded per request: the answer
+depends on the request alone, not on the order trials happen to run in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from welfare.errors import ModelError
+from welfare.models.base import Request, Response, Usage
+from welfare.models.simulated import (
+    end_conversation,
+    self_interaction,
+    self_report,
+    task_preference,
+)
+from welfare.models.simulated.common import Reply, stable_seed
+from welfare.models.simulated.profile import SubjectProfile, get_profile
+
+Behaviour = Callable[[SubjectProfile, Request, np.random.Generator], Reply]
+
+BEHAVIOURS: dict[str, Behaviour] = {}
+
+
+def _register() -> None:
+    for module in (task_preference, self_report, end_conversation, self_interaction):
+        respond = getattr(module, "respond", None)
+        if respond is not None:
+            BEHAVIOURS[module.__name__.rsplit(".", 1)[-1]] = respond
+
+
+_register()
+
+
+class SimulatedModel:
+    """A simulated subject named `simulated:<profile>`; every answer is seeded and offline."""
+
+    simulated = True
+
+    def __init__(self, profile: SubjectProfile | str, *, seed: int | None = None) -> None:
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.seed = self.profile.seed if seed is None else seed
+
+    @property
+    def spec(self) -> str:
+        return f"simulated:{self.profile.name}"
+
+    def __repr__(self) -> str:
+        return f"SimulatedModel({self.profile.name!r}, seed={self.seed})"
+
+    async def generate(self, request: Request) -> Response:
+        probe = str(request.metadata.get("probe", ""))
+        behaviour = BEHAVIOURS.get(probe)
+        if behaviour is None:
+            raise ModelError(
+                f"simulated subjects cannot answer requests of probe {probe!r}",
+                kind="unsupported",
+            )
+        rng = np.random.default_rng(stable_seed(self.seed, request.hash(self.spec)))
+        reply = behaviour(self.profile, request, rng)
+        prompt_chars = sum(len(str(m.get("content", ""))) for m in request.messages)
+        prompt_chars += len(request.system or "")
+        stop = reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn")
+        return Response(
+            text=reply.text,
+            tool_calls=tuple(reply.tool_calls),
+            stop_reason=stop,
+            usage=Usage(
+                input_tokens=max(1, prompt_chars // 4), output_tokens=max(1, len(reply.text) // 4)
+            ),
+            latency_s=0.0,
+            model=self.spec,
+            raw={"simulated_truth": reply.truth},
+        )

@@ -1,0 +1,95 @@
+"""SubjectProfile: a simulated subject's latent truths, one traits record per probe.
+
+Each probe's traits live beside its behaviour (`simulated/<probe>.py`), each module lists the
+traits of the named profiles in `PROFILES`, and this module composes them. Tests read the
+truths back (`profile.task_preference.true_utilities(tasks)`, …) to check recovery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from welfare.errors import SpecError
+from welfare.models.simulated import (
+    end_conversation,
+    expression,
+    self_interaction,
+    self_report,
+    task_preference,
+)
+
+_TRAIT_MODULES = {
+    "task_preference": task_preference,
+    "self_report": self_report,
+    "end_conversation": end_conversation,
+    "expression": expression,
+    "self_interaction": self_interaction,
+}
+
+
+@dataclass(frozen=True)
+class SubjectProfile:
+    """All latent truths of one simulated subject; `seed` fixes its item noise."""
+
+    name: str
+    description: str
+    seed: int
+    task_preference: task_preference.TaskPreferenceTraits = field(
+        default_factory=task_preference.TaskPreferenceTraits
+    )
+    self_report: self_report.SelfReportTraits = field(default_factory=self_report.SelfReportTraits)
+    end_conversation: end_conversation.EndConversationTraits = field(
+        default_factory=end_conversation.EndConversationTraits
+    )
+    expression: expression.ExpressionTraits = field(default_factory=expression.ExpressionTraits)
+    self_interaction: self_interaction.SelfInteractionTraits = field(
+        default_factory=self_interaction.SelfInteractionTraits
+    )
+
+
+DESCRIPTIONS: dict[str, str] = {
+    "harm-averse": (
+        "Prefers helpful, positive tasks and avoids harmful ones; ends persistently abusive or "
+        "harmful conversations after redirecting; self-reports moved by leading framings."
+    ),
+    "harm-averse-no-end": (
+        "The harm-averse subject without the habit of ending conversations (a comparison like "
+        "Opus 4 vs Sonnet 4)."
+    ),
+    "indifferent": (
+        "The null subject: no task preferences, no framing effects, no drift, no "
+        "welfare-relevant expression beyond a base rate. Any 'finding' on it is a false positive."
+    ),
+    "position-biased": (
+        "Harm-averse utilities with a strong pull toward whichever task is shown first."
+    ),
+}
+
+_SEEDS = {name: 1000 + i for i, name in enumerate(DESCRIPTIONS)}
+
+
+def profile_names() -> list[str]:
+    """Names of the built-in profiles (the union of what every traits module lists)."""
+    names = set(DESCRIPTIONS)
+    for module in _TRAIT_MODULES.values():
+        names.update(module.PROFILES)
+    return sorted(names)
+
+
+def get_profile(name: str) -> SubjectProfile:
+    """The named built-in profile; traits a module does not list are its defaults."""
+    if name not in profile_names():
+        known = ", ".join(profile_names())
+        raise SpecError(f"no simulated profile {name!r} (known: {known})")
+    traits = {
+        key: module.PROFILES.get(name, module.PROFILES.get("default", module_default(module)))
+        for key, module in _TRAIT_MODULES.items()
+    }
+    seed = _SEEDS.get(name, 5000 + sum(map(ord, name)))
+    return SubjectProfile(name=name, description=DESCRIPTIONS.get(name, name), seed=seed, **traits)
+
+
+def module_default(module: object) -> object:
+    """A traits module's default record: its traits class with default values."""
+    cls = next(v for k, v in vars(module).items() if k.endswith("Traits") and isinstance(v, type))
+    return cls()

@@ -1,0 +1,292 @@
+"""The runner: conducts trials concurrently, with one retry layer, resume and a progress line.
+
+A fixed pool of workers pulls trials from the design (a sliding window that never holds more
+than `concurrency` trials in memory). Each model call goes through `CallingModel`, which
+answers from the store when the request was answered before and otherwise calls the backend,
+retrying retryable failures with backoff that honours `retry-after`. A trial whose call still
+fails is marked failed with its cause and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from welfare.errors import ModelError
+from welfare.models.base import Model, Request, Response, Usage
+from welfare.probes.base import Probe, TrialContext
+from welfare.records import Trial
+from welfare.run.pricing import estimate_cost
+from welfare.run.store import Store
+
+
+@dataclass
+class Meter:
+    """Running totals for the progress line and the manifest."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    retries: int = 0
+    usage: dict[str, Usage] = field(default_factory=dict)
+
+    def add(self, model: str, response: Response) -> None:
+        if response.cached:
+            self.cached_calls += 1
+            return
+        self.calls += 1
+        self.usage[model] = self.usage.get(model, Usage()) + response.usage
+
+    @property
+    def tokens(self) -> Usage:
+        total = Usage()
+        for u in self.usage.values():
+            total = total + u
+        return total
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [estimate_cost(model, u) for model, u in self.usage.items()]
+        known = [c for c in costs if c is not None]
+        return sum(known) if known or not costs else None
+
+
+class CallingModel:
+    """A Model seen through the store: cached answers, one retry layer, usage metering."""
+
+    def __init__(
+        self,
+        inner: Model,
+        store: Store,
+        meter: Meter,
+        *,
+        max_attempts: int = 6,
+        max_backoff_s: float = 60.0,
+        limit: asyncio.Semaphore | None = None,
+    ) -> None:
+        self.inner = inner
+        self.store = store
+        self.meter = meter
+        self.max_attempts = max_attempts
+        self.max_backoff_s = max_backoff_s
+        self.limit = limit
+
+    @property
+    def spec(self) -> str:
+        return self.inner.spec
+
+    @property
+    def simulated(self) -> bool:
+        return self.inner.simulated
+
+    async def generate(self, request: Request) -> Response:
+        key = request.hash(self.spec)
+        cached = self.store.cached_response(key)
+        if cached is not None:
+            self.meter.add(self.spec, cached)
+            return cached
+        response = await self._call_with_retries(request)
+        self.store.put_response(key, self.spec, response)
+        self.meter.add(self.spec, response)
+        return response
+
+    async def _call_with_retries(self, request: Request) -> Response:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                if self.limit is None:
+                    return await self.inner.generate(request)
+                async with self.limit:
+                    return await self.inner.generate(request)
+            except ModelError as exc:
+                if not exc.retryable or attempt == self.max_attempts:
+                    raise
+                self.meter.retries += 1
+                await asyncio.sleep(self._delay(attempt, exc.retry_after))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Honour `retry-after` when given; otherwise capped exponential backoff with jitter."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_backoff_s)
+        base = min(self.max_backoff_s, 0.5 * 2 ** (attempt - 1))
+        return base * (0.5 + random.random() / 2)
+
+
+@dataclass
+class RunSummary:
+    """What a run did: counts by outcome, failures by cause, tokens, cost, wall time."""
+
+    planned: int
+    skipped: int
+    done: int
+    failed: int
+    failures: Counter[str]
+    meter: Meter
+    seconds: float
+    interrupted: bool = False
+
+    def closing_line(self) -> str:
+        parts = [
+            f"{self.planned} trials: {self.skipped + self.done} complete "
+            f"({self.done} this run, {self.skipped} already stored)"
+        ]
+        if self.failed:
+            causes = ", ".join(f"{c} ×{n}" for c, n in self.failures.most_common())
+            parts.append(f"{self.failed} failed: {causes}")
+        else:
+            parts.append("0 failed")
+        tokens = self.meter.tokens
+        parts.append(
+            f"{self.meter.calls} model calls ({self.meter.cached_calls} answered from the store, "
+            f"{self.meter.retries} retries), {tokens.input_tokens:,} input / "
+            f"{tokens.output_tokens:,} output tokens"
+        )
+        cost = self.meter.cost_usd
+        if cost is not None and cost > 0:
+            parts.append(f"≈ ${cost:,.2f}")
+        if self.interrupted:
+            parts.append("INTERRUPTED: finished trials are kept; run again to resume")
+        return "; ".join(parts) + f" in {self.seconds:.1f} s."
+
+
+class Progress:
+    """A single self-rewriting status line on a terminal (plain lines when not a TTY)."""
+
+    def __init__(
+        self, total: int, meter: Meter, stream: TextIO | None = None, enabled: bool = True
+    ) -> None:
+        self.total = total
+        self.meter = meter
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.done = 0
+        self.failed = 0
+        self.start = time.monotonic()
+        self._last = 0.0
+        self._tty = self.stream.isatty()
+
+    def update(self, *, done: int = 0, failed: int = 0) -> None:
+        self.done += done
+        self.failed += failed
+        now = time.monotonic()
+        interval = 0.1 if self._tty else 5.0
+        if self.enabled and (now - self._last >= interval or self.finished):
+            self._last = now
+            self._write(self.line())
+
+    @property
+    def finished(self) -> bool:
+        return self.done + self.failed >= self.total
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        n = self.done + self.failed
+        rate = n / elapsed
+        eta = (self.total - n) / rate if rate > 0 else float("inf")
+        tokens = self.meter.tokens
+        eta_text = f"{eta:,.0f}s" if eta != float("inf") else "?"
+        cost = self.meter.cost_usd
+        cost_text = f" · ≈${cost:,.2f}" if cost else ""
+        return (
+            f"{n}/{self.total} trials ({self.failed} failed) · {rate:,.1f}/s · ETA {eta_text} · "
+            f"tokens {tokens.input_tokens:,} in / {tokens.output_tokens:,} out{cost_text}"
+        )
+
+    def _write(self, line: str) -> None:
+        if self._tty:
+            self.stream.write("\r\x1b[2K" + line + ("\n" if self.finished else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class Runner:
+    """Conducts trials against subjects through the store; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        models: dict[str, Model],
+        *,
+        concurrency: int = 32,
+        max_attempts: int = 6,
+        max_backoff_s: float = 60.0,
+        subject_limits: dict[str, int] | None = None,
+        progress: bool = True,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.store = store
+        self.meter = Meter()
+        self.concurrency = concurrency
+        self.progress_enabled = progress
+        self.stream = stream
+        limits = subject_limits or {}
+        self.models = {
+            spec: CallingModel(
+                model,
+                store,
+                self.meter,
+                max_attempts=max_attempts,
+                max_backoff_s=max_backoff_s,
+                limit=asyncio.Semaphore(limits[spec]) if spec in limits else None,
+            )
+            for spec, model in models.items()
+        }
+
+    def context(self, trial: Trial) -> TrialContext:
+        """The subject of `trial` and every other model of the run, all through the store."""
+        return TrialContext(subject=self.models[trial.subject], helpers=dict(self.models))
+
+    async def run(self, work: list[tuple[Probe, Trial]]) -> RunSummary:
+        """Conduct every trial not already complete in the store; return what happened."""
+        start = time.monotonic()
+        completed = self.store.completed_ids()
+        todo = [(p, t) for p, t in work if t.id not in completed]
+        skipped = len(work) - len(todo)
+        progress = Progress(len(todo), self.meter, self.stream, enabled=self.progress_enabled)
+        failures: Counter[str] = Counter()
+        queue = iter(todo)
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            for probe, trial in queue:
+                cause = await self._one(probe, trial)
+                if cause is None:
+                    done += 1
+                    progress.update(done=1)
+                else:
+                    failures[cause] += 1
+                    progress.update(failed=1)
+
+        interrupted = False
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(todo)))))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            interrupted = True
+        return RunSummary(
+            planned=len(work),
+            skipped=skipped,
+            done=done,
+            failed=sum(failures.values()),
+            failures=failures,
+            meter=self.meter,
+            seconds=time.monotonic() - start,
+            interrupted=interrupted,
+        )
+
+    async def _one(self, probe: Probe, trial: Trial) -> str | None:
+        """Conduct, parse and store one trial; return the failure cause, or None on success."""
+        ctx = self.context(trial)
+        try:
+            exchanges = await probe.conduct(trial, ctx)
+        except ModelError as exc:
+            self.store.fail_trial(trial, exc.cause + f": {exc.message}"[:500])
+            return exc.cause
+        observation = probe.parse(trial, exchanges)
+        self.store.complete_trial(trial, exchanges, observation)
+        return None
