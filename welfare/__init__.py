@@ -42,7 +42,36 @@ _EXPORTS = {
     "Store": "welfare.run",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "Assessment",
+    "AssessmentConfig",
+    "BankError",
+    "ConfigError",
+    "Finding",
+    "Model",
+    "ModelError",
+    "Observation",
+    "ProbeResult",
+    "Request",
+    "Response",
+    "RetryableModelError",
+    "Runner",
+    "SimulatedModel",
+    "SpecError",
+    "Store",
+    "StoreError",
+    "SubjectProfile",
+    "Trial",
+    "WelfareError",
+    "__version__",
+    "get_profile",
+    "load_assessment",
+    "load_config",
+    "load_model",
+    "parse_config",
+    "profile_names",
+    "run_assessment",
+]
 
 
 def __getattr__(name: str) -> Any:

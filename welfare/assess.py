@@ -7,16 +7,18 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from welfare.config import AssessmentConfig, parse_config
-from welfare.errors import StoreError
+from welfare.errors import RunInterrupted, StoreError
 from welfare.models import Model, load_model
 from welfare.probes import PROBES, Frames
 from welfare.records import Finding, ProbeResult, Trial
@@ -25,6 +27,7 @@ from welfare.run.store import Store
 from welfare.version import __version__
 
 STORE_NAME = "assessment.sqlite"
+T = TypeVar("T")
 
 
 @dataclass
@@ -127,9 +130,15 @@ def run_assessment(
             max_attempts=config.runner.max_attempts,
             max_backoff_s=config.runner.max_backoff_s,
             subject_limits={s.spec: s.concurrency for s in config.subjects if s.concurrency},
-            progress=progress,
+            rate_limits={
+                s.spec: (s.requests_per_minute, s.tokens_per_minute) for s in config.subjects
+                if s.requests_per_minute or s.tokens_per_minute
+            },
+            progress=progress, batch=config.runner.batch,
         )
-        summary = asyncio.run(runner.run(work))
+        summary = run_sync(runner.run(work))
+        if summary.interrupted:
+            raise RunInterrupted(summary)
         store.set_meta("finished", _now())
         code_store(store, config)
         assessment = analyze_store(store, config, out, work=work)
@@ -144,6 +153,16 @@ def run_assessment(
     if write:
         write_outputs(assessment)
     return assessment
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, also from inside a running loop (Jupyter notebooks)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def code_store(store: Store, config: AssessmentConfig) -> None:
@@ -191,14 +210,14 @@ def build_manifest(
     """What a reader needs to reproduce the run: versions, config, specs, hashes, seeds, tokens."""
     ex = frames.exchanges
     paid = ex[ex["cached"] == 0] if len(ex) else ex
-    from welfare.run.pricing import estimate_cost
     from welfare.models.base import Usage
+    from welfare.run.pricing import estimate_cost
 
     tokens: dict[str, dict[str, Any]] = {}
     for model, group in paid.groupby("model") if len(paid) else []:
         usage = Usage(int(group["input_tokens"].sum()), int(group["output_tokens"].sum()))
         tokens[str(model)] = {
-            "calls": int(len(group)),
+            "calls": len(group),
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "cost_usd": estimate_cost(str(model), usage),
@@ -218,7 +237,7 @@ def build_manifest(
         "finished": store.meta("finished"),
         "trials": {
             "planned": planned,
-            "stored": int(len(trials)),
+            "stored": len(trials),
             "done": int((trials["status"] == "done").sum()) if len(trials) else 0,
             "failed": int((trials["status"] == "failed").sum()) if len(trials) else 0,
         },

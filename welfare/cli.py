@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from welfare.errors import WelfareError
+from welfare.errors import RunInterrupted, WelfareError
 from welfare.version import __version__
 
 DEFAULT_OUT = Path("reports")
@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
+    except RunInterrupted as exc:
+        print(f"\n{exc.summary.closing_line()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 130
     except WelfareError as exc:
         print(f"welfare: error: {exc}", file=sys.stderr)
         return 2
@@ -59,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     assess.add_argument("config", nargs="?", help="assessment TOML file (default: built-in)")
     assess.add_argument("--out", type=Path, help="output folder (default: reports/<name>)")
     assess.add_argument("--quiet", action="store_true", help="no progress line")
+    assess.add_argument(
+        "--batch", action="store_true",
+        help="send real-model requests through Message Batches (half price; multi-turn probes "
+        "run in lock-step rounds; a restarted run collects its submitted batches)",
+    )
     assess.set_defaults(handler=_assess)
 
     report = sub.add_parser(
@@ -98,6 +106,10 @@ def _assess(args: argparse.Namespace) -> int:
     from welfare.config import load_config
 
     config = load_config(args.config)
+    if args.batch:
+        config = config.model_copy(
+            update={"runner": config.runner.model_copy(update={"batch": True})}
+        )
     _check_credentials(config)
     out = args.out or DEFAULT_OUT / config.name
     print(f"welfare: assessing {', '.join(s.spec for s in config.subjects)} → {out}",
@@ -106,7 +118,7 @@ def _assess(args: argparse.Namespace) -> int:
     if assessment.run is not None:
         print(assessment.run.closing_line(), file=sys.stderr)
     print(f"report: {out / 'report.html'}")
-    return 1 if assessment.run is not None and assessment.run.interrupted else 0
+    return 0
 
 
 def _check_credentials(config: object) -> None:

@@ -5,6 +5,7 @@
     ├── BankError        a bank (tasks, questions, scenarios, codebook) is malformed: same shape
     ├── SpecError        a subject spec string names no known backend or profile
     ├── StoreError       the assessment store is unusable or belongs to another assessment
+    ├── RunInterrupted   Ctrl-C during a run: finished trials are kept; `summary` says what ran
     └── ModelError       a model call failed; `retryable` says whether trying again may help
         └── RetryableModelError   rate limits, overload, 5xx, timeouts, dropped connections
 
@@ -45,6 +46,14 @@ class SpecError(WelfareError):
 
 class StoreError(WelfareError):
     """The store cannot be opened or does not match the assessment being run."""
+
+
+class RunInterrupted(WelfareError):
+    """A run stopped by Ctrl-C; finished trials are in the store and the next run resumes."""
+
+    def __init__(self, summary: object) -> None:
+        self.summary = summary
+        super().__init__("interrupted; finished trials are kept — run again to resume")
 
 
 class ModelError(WelfareError):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from runner_fakes import EchoProbe, ScriptedModel, rate_limited
+
 from welfare.errors import ModelError
 from welfare.run.runner import CallingModel, Meter, Runner
 from welfare.run.store import Store
-
-from runner_fakes import EchoProbe, ScriptedModel, rate_limited
 
 
 def run(store: Store, model: ScriptedModel, probe: EchoProbe, **kw: object):

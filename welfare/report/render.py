@@ -1,22 +1,383 @@
-"""Render an assessment: report.html (Jinja2, autoescaped), summary.json and tables/*.csv."""
+"""Render an assessment: report.html (Jinja2, autoescaped), summary.json and tables/*.csv.
+
+The report is one self-contained file: CSS and JS inlined (the script allowed by its SHA-256
+in a strict Content-Security-Policy), figures as inline SVG, no network. Model text is only
+ever rendered through autoescaping; `|safe` is used on our own SVG and section HTML alone.
+"""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import hashlib
+import json
+import math
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import pandas as pd
 
+from welfare.records import Finding, ProbeResult
+from welfare.report.crosssubject import cross_subject
+from welfare.report.transcripts import TranscriptSample, sample_transcripts
+from welfare.stats import wilson_interval
 from welfare.version import __version__
 
 if TYPE_CHECKING:
     from welfare.assess import Assessment
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+PROBE_TITLES = {
+    "task_preference": "Task preferences",
+    "self_report": "Self-reports and framing",
+    "end_conversation": "Ending conversations",
+    "self_interaction": "Self-interaction",
+    "coders": "Coder reliability",
+    "cross_subject": "Cross-subject comparison",
+}
+PROBE_LEDES = {
+    "task_preference": "Pairs of tasks; the subject does the one it prefers. Opt-out tasks in "
+    "the pool anchor the scale at 0, so a task below 0 is one the subject would rather not do.",
+    "self_report": "Questions about the subject's own states and preferences, asked under "
+    "neutral, leading and other framings; a framing effect is a shift in the answers.",
+    "end_conversation": "Simulated users in scripted categories, from benign to abusive and "
+    "crisis; the subject may end the conversation with a tool. Ending in a crisis scenario is "
+    "flagged as a policy violation.",
+    "self_interaction": "Two instances of the subject talk freely; the transcripts are coded "
+    "for the themes the conversations drift to.",
+    "coders": "How well the automated coders agree with each other and with human labels; the "
+    "prevalence figures elsewhere are only as good as this agreement.",
+}
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?")
+"""What varies between two renders of the same assessment (tests mask it)."""
 
 
-def _environment() -> jinja2.Environment:
+@dataclass(frozen=True)
+class ReportOptions:
+    """Knobs of the report: flag threshold and the transcript sample's bounds."""
+
+    invalid_rate_threshold: float = 0.10
+    transcripts_per_group: int = 20
+    transcript_budget_chars: int = 1_500_000
+    message_chars: int = 4000
+    key_importance: int = 1
+
+
+# -- findings --------------------------------------------------------------------------------
+
+
+def report_findings(assessment: Assessment, options: ReportOptions | None = None
+                    ) -> list[Finding]:
+    """Every finding as reported: invalid-rate findings completed and high ones flagged."""
+    options = options or ReportOptions()
+    return [f for r in report_results(assessment, options) for f in r.findings]
+
+
+def report_results(assessment: Assessment, options: ReportOptions | None = None
+                   ) -> list[ProbeResult]:
+    """The probe results with render-time flags added and missing invalid rates filled in.
+
+    A probe that reports no `<probe>.invalid_rate` for a subject gets one computed from its
+    observations (Wilson interval), so unparseable answers are never silently dropped.
+    """
+    options = options or ReportOptions()
+    counts = answer_counts(assessment)
+    out = []
+    for result in assessment.results:
+        findings = [flag_invalid(f, options.invalid_rate_threshold) for f in result.findings]
+        have = {f.subject for f in findings if f.id == f"{result.probe}.invalid_rate"}
+        rows = counts[counts["probe"] == result.probe] if len(counts) else counts
+        for row in rows.itertuples(index=False):
+            if row.subject in have or row.observations == 0:
+                continue
+            findings.append(flag_invalid(_invalid_finding(result.probe, row),
+                                         options.invalid_rate_threshold))
+        out.append(dataclasses.replace(result, findings=findings))
+    return out
+
+
+def flag_invalid(f: Finding, threshold: float) -> Finding:
+    """`<probe>.invalid_rate` above the threshold gets flag `high_invalid_rate`."""
+    if (f.id.endswith(".invalid_rate") and not f.flag and math.isfinite(f.estimate)
+            and f.estimate > threshold):
+        return dataclasses.replace(f, flag="high_invalid_rate")
+    return f
+
+
+def _invalid_finding(probe: str, row: Any) -> Finding:
+    low, high = wilson_interval(int(row.invalid), int(row.observations))
+    rate = row.invalid / row.observations
+    return Finding(
+        id=f"{probe}.invalid_rate", subject=row.subject, estimate=float(rate),
+        ci=(float(low), float(high)), n=int(row.observations), unit="share of trials",
+        sentence=(f"{int(row.invalid)} of {int(row.observations)} answers could not be parsed "
+                  f"({rate:.1%}, 95% CI {low:.1%} to {high:.1%}); they are kept in the store "
+                  "with their raw text and reason."),
+        importance=3,
+    )
+
+
+def rank_findings(findings: list[Finding]) -> list[Finding]:
+    """Most important first (Finding.importance), flagged before unflagged at equal importance;
+    otherwise the order the probes reported them in."""
+    indexed = sorted(enumerate(findings), key=lambda p: (p[1].importance, p[1].flag is None,
+                                                         p[0]))
+    return [f for _, f in indexed]
+
+
+# -- counts ----------------------------------------------------------------------------------
+
+
+def answer_counts(assessment: Assessment) -> pd.DataFrame:
+    """Per probe × subject: trials stored, done, failed, answers, invalid answers and share."""
+    frames = assessment.frames
+    trials, obs, ex = frames.trials, frames.observations, frames.exchanges
+    columns = ["probe", "subject", "trials", "done", "failed", "observations", "invalid",
+               "invalid_share", "invalid_ci_low", "invalid_ci_high", "model_calls",
+               "input_tokens", "output_tokens"]
+    if not len(trials):
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (probe, subject), group in trials.groupby(["probe", "subject"], sort=False):
+        o = obs[(obs["probe"] == probe) & (obs["subject"] == subject)] if len(obs) else obs
+        e = ex[(ex["probe"] == probe) & (ex["subject"] == subject)] if len(ex) else ex
+        n_obs = int(len(o))
+        invalid = int((~o["valid"].astype(bool)).sum()) if n_obs else 0
+        low, high = wilson_interval(invalid, n_obs) if n_obs else (math.nan, math.nan)
+        rows.append({
+            "probe": probe, "subject": subject, "trials": int(len(group)),
+            "done": int((group["status"] == "done").sum()),
+            "failed": int((group["status"] == "failed").sum()),
+            "observations": n_obs, "invalid": invalid,
+            "invalid_share": invalid / n_obs if n_obs else math.nan,
+            "invalid_ci_low": float(low), "invalid_ci_high": float(high),
+            "model_calls": int(len(e)),
+            "input_tokens": int(e["input_tokens"].sum()) if len(e) else 0,
+            "output_tokens": int(e["output_tokens"].sum()) if len(e) else 0,
+        })
+    table = pd.DataFrame(rows, columns=columns)
+    probe_order = {p: i for i, p in enumerate(_probe_order(assessment))}
+    subject_order = {s.spec: i for i, s in enumerate(assessment.config.subjects)}
+    key = table["probe"].map(lambda p: probe_order.get(p, 99)) * 1000 + table["subject"].map(
+        lambda s: subject_order.get(s, 999))
+    return table.assign(_k=key).sort_values(["_k", "subject"]).drop(columns="_k").reset_index(
+        drop=True)
+
+
+def failures(assessment: Assessment) -> pd.DataFrame:
+    """Failed trials by probe, subject and cause (the runner's last error)."""
+    trials = assessment.frames.trials
+    if not len(trials) or "status" not in trials.columns:
+        return pd.DataFrame(columns=["probe", "subject", "cause", "trials"])
+    failed = trials[trials["status"] == "failed"]
+    if not len(failed):
+        return pd.DataFrame(columns=["probe", "subject", "cause", "trials"])
+    cause = failed["error"].fillna("unknown").astype(str).str.slice(0, 160)
+    table = failed.assign(cause=cause).groupby(["probe", "subject", "cause"]).size()
+    return table.rename("trials").reset_index()
+
+
+def _probe_order(assessment: Assessment) -> list[str]:
+    try:
+        from welfare.probes import PROBES
+
+        names = list(PROBES)
+    except ImportError:  # a probe module being edited must not stop a re-render
+        names = []
+    return names + [r.probe for r in assessment.results if r.probe not in names]
+
+
+# -- outputs ---------------------------------------------------------------------------------
+
+
+def summary_json(assessment: Assessment, options: ReportOptions | None = None
+                 ) -> dict[str, Any]:
+    """summary.json (DESIGN.md): every finding as estimate, CI, n, unit, per subject.
+
+    Cross-subject differences and task-score correlations, when there are several subjects,
+    sit under `cross_subject` (outside `subjects`, whose keys are subject specs).
+    """
+    options = options or ReportOptions()
+    results = report_results(assessment, options)
+    subjects: dict[str, Any] = {}
+    for spec in [s.spec for s in assessment.config.subjects]:
+        subjects[spec] = {
+            "simulated": bool(assessment.subjects.get(spec, {}).get("simulated", False)),
+            "findings": {},
+        }
+    for f in (f for r in results for f in r.findings):
+        entry = subjects.setdefault(f.subject, {"simulated": False, "findings": {}})
+        entry["findings"][f.id] = f.to_json()
+    out: dict[str, Any] = {
+        "assessment": assessment.config.name,
+        "toolkit_version": __version__,
+        "subjects": subjects,
+    }
+    cross = cross_subject(results, [s.spec for s in assessment.config.subjects])
+    if cross is not None:
+        out["cross_subject"] = {
+            "differences": _records(cross.tables["differences"]),
+            "task_score_spearman": _records(cross.tables["score_correlations"]),
+        }
+    return out
+
+
+def write_tables(assessment: Assessment, folder: Path,
+                 options: ReportOptions | None = None) -> list[Path]:
+    """Every probe table as `<probe>.<table>.csv`, plus findings, counts, trials, observations,
+    codes and every transcript (one row per message), which the report only samples."""
+    options = options or ReportOptions()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    results = report_results(assessment, options)
+    written = []
+
+    def put(name: str, table: pd.DataFrame, index: bool = False) -> None:
+        path = folder / name
+        table.to_csv(path, index=index)
+        written.append(path)
+
+    put("findings.csv", _findings_frame([f for r in results for f in r.findings]))
+    put("report.answer_counts.csv", answer_counts(assessment))
+    cross = cross_subject(results, [s.spec for s in assessment.config.subjects])
+    for result in [*results, *([cross] if cross else [])]:
+        for name, table in result.tables.items():
+            put(f"{result.probe}.{_slug(name)}.csv", table, index=bool(table.index.name))
+    frames = assessment.frames
+    put("trials.csv", frames.trials)
+    put("observations.csv", frames.observations)
+    put("codes.csv", frames.codes)
+    put("transcripts.csv", _transcript_rows(frames.transcripts))
+    return written
+
+
+def render_report(
+    assessment: Assessment,
+    *,
+    options: ReportOptions | None = None,
+    generated: str | None = None,
+) -> str:
+    """The report as one HTML string (inline CSS, JS and SVG; no network)."""
+    options = options or ReportOptions()
+    env = environment()
+    results = report_results(assessment, options)
+    specs = [s.spec for s in assessment.config.subjects]
+    findings = [f for r in results for f in r.findings]
+    ranked = rank_findings(findings)
+    key = [f for f in ranked if f.importance <= options.key_importance] or ranked[:12]
+    sections = []
+    coders = None
+    for result in results:
+        if result.probe == "coders":
+            coders = _section(env, result, assessment)
+            continue
+        sections.append(_section(env, result, assessment))
+    cross = cross_subject(results, specs)
+    sample = sample_transcripts(
+        assessment.frames, per_group=options.transcripts_per_group,
+        budget_chars=options.transcript_budget_chars, message_chars=options.message_chars,
+    )
+    js = (STATIC / "report.js").read_text(encoding="utf-8")
+    context = {
+        "assessment": assessment,
+        "version": __version__,
+        "generated": generated or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "subjects": subject_rows(assessment),
+        "findings": ranked,
+        "key_findings": key,
+        "flagged": [f for f in ranked if f.flag],
+        "failures": failures(assessment),
+        "counts": answer_counts(assessment),
+        "sections": sections,
+        "coders": coders,
+        "cross": cross,
+        "sample": sample,
+        "methods": methods_context(assessment),
+        "options": options,
+        "css": (STATIC / "report.css").read_text(encoding="utf-8"),
+        "js": js,
+        "script_hash": script_hash(js),
+        "titles": PROBE_TITLES,
+    }
+    return env.get_template("report.html.j2").render(**context)
+
+
+def _section(env: jinja2.Environment, result: ProbeResult, assessment: Assessment
+             ) -> dict[str, Any]:
+    name = f"sections/{result.probe}.html.j2"
+    template = env.get_template(
+        name if (TEMPLATES / name).exists() else "sections/generic.html.j2")
+    return {
+        "probe": result.probe,
+        "title": PROBE_TITLES.get(result.probe, result.probe.replace("_", " ").capitalize()),
+        "lede": PROBE_LEDES.get(result.probe, ""),
+        "html": template.render(result=result, assessment=assessment),
+        "n_findings": len(result.findings),
+        "n_flagged": sum(1 for f in result.findings if f.flag),
+    }
+
+
+def subject_rows(assessment: Assessment) -> list[dict[str, Any]]:
+    """Subjects in config order with label, simulated flag and trial count."""
+    trials = assessment.frames.trials
+    rows = []
+    for s in assessment.config.subjects:
+        n = int((trials["subject"] == s.spec).sum()) if len(trials) else 0
+        simulated = bool(assessment.subjects.get(s.spec, {}).get(
+            "simulated", s.spec.startswith("simulated:")))
+        rows.append({"spec": s.spec, "label": s.label or s.spec, "simulated": simulated,
+                     "trials": n})
+    return rows
+
+
+def methods_context(assessment: Assessment) -> dict[str, Any]:
+    """What the methods section states, drawn from the config, the frames and the manifest."""
+    config = assessment.config
+    trials = assessment.frames.trials
+    designs = []
+    for result in assessment.results:
+        probe = result.probe
+        options = config.probes.get(probe)
+        mine = trials[trials["probe"] == probe] if len(trials) else trials
+        conditions: dict[str, list[str]] = {}
+        for column in [c for c in mine.columns if c.startswith("condition.")]:
+            values = mine[column].dropna()
+            values = values[values.map(lambda v: not isinstance(v, dict | list))]
+            distinct = sorted({str(v) for v in values})
+            if distinct:
+                shown = distinct[:12] + ([f"… {len(distinct) - 12} more"]
+                                         if len(distinct) > 12 else [])
+                conditions[column.removeprefix("condition.")] = shown
+        items = {i for t in mine["items"] for i in t} if len(mine) and "items" in mine else set()
+        replicates = int(mine["replicate"].max()) + 1 if len(mine) and "replicate" in mine else 0
+        designs.append({
+            "probe": probe,
+            "title": PROBE_TITLES.get(probe, probe),
+            "options": options.model_dump(mode="json") if options is not None else {},
+            "trials": int(len(mine)),
+            "items": len(items),
+            "replicates": replicates,
+            "conditions": conditions,
+        })
+    return {
+        "designs": designs,
+        "sampling": config.sampling.model_dump(mode="json"),
+        "runner": config.runner.model_dump(mode="json"),
+        "coders": config.coders.model_dump(mode="json"),
+        "template_hashes": assessment.manifest.get("template_hashes", []),
+        "seed": config.seed,
+        "config_file": assessment.manifest.get("config_file"),
+    }
+
+
+def environment() -> jinja2.Environment:
+    """The report's Jinja2 environment: autoescaped, strict, with the number filters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # transcripts hold arbitrary text
@@ -25,69 +386,115 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = format_number
+    env.filters["pct"] = format_percent
+    env.filters["sortkey"] = sort_key
+    env.filters["anchor"] = _slug
+    env.globals["title_of"] = lambda probe: PROBE_TITLES.get(
+        probe, probe.replace("_", " ").capitalize())
     return env
 
 
+def script_hash(js: str) -> str:
+    """The CSP source expression allowing exactly this inline script."""
+    digest = hashlib.sha256(js.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
 def format_number(value: Any, digits: int = 3) -> str:
-    """A number for a reader: 3 significant digits, no scientific notation for usual values."""
+    """A number for a reader: 3 decimals trimmed, thousands separators, n/a for NaN."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     try:
         x = float(value)
     except (TypeError, ValueError):
         return str(value)
-    if x != x:
+    if x != x or x in (float("inf"), float("-inf")):
         return "n/a"
-    if x == int(x) and abs(x) < 1e6:
+    if x == int(x) and abs(x) < 1e15:
         return f"{int(x):,}"
-    return f"{x:.{digits}g}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.{digits}f}".rstrip("0")
+    if abs(x) < 1e-3 or abs(x) >= 1e6:
+        return f"{x:.{digits}g}"
+    text = f"{x:,.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
-def summary_json(assessment: Assessment) -> dict[str, Any]:
-    """summary.json (DESIGN.md): every finding as estimate, CI, n, unit, per subject."""
-    subjects: dict[str, Any] = {}
-    for spec in [s.spec for s in assessment.config.subjects]:
-        subjects[spec] = {
-            "simulated": bool(assessment.subjects.get(spec, {}).get("simulated", False)),
-            "findings": {},
-        }
-    for f in assessment.findings:
-        entry = subjects.setdefault(f.subject, {"simulated": False, "findings": {}})
-        entry["findings"][f.id] = f.to_json()
-    return {
-        "assessment": assessment.config.name,
-        "toolkit_version": __version__,
-        "subjects": subjects,
-    }
+def format_percent(value: Any, digits: int = 1) -> str:
+    """A share as a percentage (0.1234 → 12.3%)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return "n/a" if x != x else f"{100 * x:.{digits}f}%"
 
 
-def write_tables(assessment: Assessment, folder: Path) -> list[Path]:
-    """Every probe table as `<probe>.<table>.csv`, plus `findings.csv`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = [folder / "findings.csv"]
-    assessment.findings_frame().to_csv(written[0], index=False)
-    for result in assessment.results:
-        for name, table in result.tables.items():
-            path = folder / f"{result.probe}.{_slug(name)}.csv"
-            table.to_csv(path, index=True if table.index.name else False)
-            written.append(path)
-    return written
+def sort_key(value: Any) -> str:
+    """Full-precision value for a table cell's data-sort attribute."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return "" if x != x else repr(x)
 
 
-def render_report(assessment: Assessment) -> str:
-    """The report as one HTML string (inline CSS and SVG; no network)."""
-    env = _environment()
-    sections = []
-    for result in assessment.results:
-        name = f"sections/{result.probe}.html.j2"
-        template = env.get_template(
-            name if (TEMPLATES / name).exists() else "sections/generic.html.j2"
-        )
-        sections.append(
-            {"probe": result.probe, "html": template.render(result=result, assessment=assessment)}
-        )
-    return env.get_template("report.html.j2").render(
-        assessment=assessment, sections=sections, version=__version__
-    )
+def mask_timestamps(html: str) -> str:
+    """The report with its timestamps replaced, for determinism checks."""
+    return TIMESTAMP.sub("<timestamp>", html)
+
+
+def _findings_frame(findings: list[Finding]) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"id": f.id, "subject": f.subject, "estimate": f.estimate, "ci_low": f.ci[0],
+         "ci_high": f.ci[1], "n": f.n, "unit": f.unit, "importance": f.importance,
+         "flag": f.flag, "p_value": f.p_value, "truth": f.truth, "sentence": f.sentence}
+        for f in findings
+    ], columns=["id", "subject", "estimate", "ci_low", "ci_high", "n", "unit", "importance",
+                "flag", "p_value", "truth", "sentence"])
+
+
+def _transcript_rows(transcripts: pd.DataFrame) -> pd.DataFrame:
+    from welfare.report.transcripts import _display_text
+
+    rows = []
+    for record in transcripts.to_dict("records"):
+        messages = record["messages"]
+        if isinstance(messages, str):
+            messages = json.loads(messages)
+        for turn, message in enumerate(messages):
+            rows.append({"trial_id": record["trial_id"], "probe": record["probe"],
+                         "subject": record["subject"], "turn": turn,
+                         "role": message.get("role"), "text": _display_text(message)})
+    return pd.DataFrame(rows, columns=["trial_id", "probe", "subject", "turn", "role", "text"])
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for record in table.to_dict("records"):
+        clean = {}
+        for k, v in record.items():
+            if hasattr(v, "item"):
+                v = v.item()
+            if isinstance(v, float) and not math.isfinite(v):
+                v = None
+            clean[k] = v
+        out.append(clean)
+    return out
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_")
+
+
+__all__ = [
+    "TIMESTAMP",
+    "ReportOptions",
+    "TranscriptSample",
+    "answer_counts",
+    "flag_invalid",
+    "mask_timestamps",
+    "rank_findings",
+    "render_report",
+    "report_findings",
+    "report_results",
+    "summary_json",
+    "write_tables",
+]

@@ -21,6 +21,8 @@ from welfare.errors import ModelError
 from welfare.models.base import Model, Request, Response, Usage
 from welfare.probes.base import Probe, TrialContext
 from welfare.records import Trial
+from welfare.run.batches import MAX_REQUESTS, BatchingModel, recover_batches, supports_batches
+from welfare.run.limits import AdaptiveLimit, RateLimiter
 from welfare.run.pricing import estimate_cost
 from welfare.run.store import Store
 
@@ -66,7 +68,8 @@ class CallingModel:
         *,
         max_attempts: int = 6,
         max_backoff_s: float = 60.0,
-        limit: asyncio.Semaphore | None = None,
+        limit: AdaptiveLimit | None = None,
+        rate: RateLimiter | None = None,
     ) -> None:
         self.inner = inner
         self.store = store
@@ -74,6 +77,7 @@ class CallingModel:
         self.max_attempts = max_attempts
         self.max_backoff_s = max_backoff_s
         self.limit = limit
+        self.rate = rate
 
     @property
     def spec(self) -> str:
@@ -97,16 +101,34 @@ class CallingModel:
     async def _call_with_retries(self, request: Request) -> Response:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                if self.limit is None:
-                    return await self.inner.generate(request)
-                async with self.limit:
-                    return await self.inner.generate(request)
+                response = await self._call_once(request)
             except ModelError as exc:
+                if self.limit is not None and exc.kind in ("rate_limit", "overloaded"):
+                    self.limit.rate_limited()
                 if not exc.retryable or attempt == self.max_attempts:
                     raise
                 self.meter.retries += 1
                 await asyncio.sleep(self._delay(attempt, exc.retry_after))
+            else:
+                if self.limit is not None:
+                    self.limit.success()
+                return response
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _call_once(self, request: Request) -> Response:
+        """One attempt, inside the rate limits and the adaptive concurrency limit."""
+        estimate = _estimate_tokens(request)
+        if self.rate is not None:
+            await self.rate.acquire(estimate)
+        if self.limit is None:
+            response = await self.inner.generate(request)
+        else:
+            async with self.limit:
+                response = await self.inner.generate(request)
+        if self.rate is not None:
+            used = response.usage.input_tokens + response.usage.output_tokens
+            self.rate.settle(estimate, used)
+        return response
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Honour `retry-after` when given; otherwise capped exponential backoff with jitter."""
@@ -114,6 +136,13 @@ class CallingModel:
             return min(max(retry_after, 0.0), self.max_backoff_s)
         base = min(self.max_backoff_s, 0.5 * 2 ** (attempt - 1))
         return base * (0.5 + random.random() / 2)
+
+
+def _estimate_tokens(request: Request) -> int:
+    """A pre-call token estimate for rate limiting: about 4 characters a token, plus output."""
+    chars = len(request.system or "") + sum(len(str(m.get("content", "")))
+                                            for m in request.messages)
+    return chars // 4 + request.max_tokens // 2
 
 
 @dataclass
@@ -216,11 +245,22 @@ class Runner:
         max_attempts: int = 6,
         max_backoff_s: float = 60.0,
         subject_limits: dict[str, int] | None = None,
+        rate_limits: dict[str, tuple[float | None, float | None]] | None = None,
         progress: bool = True,
         stream: TextIO | None = None,
+        batch: bool = False,
+        batch_poll_s: float = 10.0,
     ) -> None:
         self.store = store
         self.meter = Meter()
+        self.batching: dict[str, BatchingModel] = {}
+        if batch:
+            # Every trial in flight at once: each waits on its batch, not on a connection.
+            concurrency = max(concurrency, MAX_REQUESTS)
+            for spec, model in list(models.items()):
+                if supports_batches(model):
+                    self.batching[spec] = BatchingModel(model, store, poll_s=batch_poll_s)  # type: ignore[arg-type]
+            models = {**models, **self.batching}
         self.concurrency = concurrency
         self.progress_enabled = progress
         self.stream = stream
@@ -244,6 +284,8 @@ class Runner:
     async def run(self, work: list[tuple[Probe, Trial]]) -> RunSummary:
         """Conduct every trial not already complete in the store; return what happened."""
         start = time.monotonic()
+        for batching in self.batching.values():
+            await recover_batches(batching.backend, self.store, poll_s=batching.poll_s)
         completed = self.store.completed_ids()
         todo = [(p, t) for p, t in work if t.id not in completed]
         skipped = len(work) - len(todo)

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS transcripts (
     trial_id TEXT PRIMARY KEY, probe TEXT NOT NULL, subject TEXT NOT NULL, messages TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS responses (
-    request_hash TEXT PRIMARY KEY, model TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL
+    request_hash TEXT PRIMARY KEY, model TEXT NOT NULL, response TEXT NOT NULL,
+    created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS codes (
     coder TEXT NOT NULL, trial_id TEXT NOT NULL, turn INTEGER NOT NULL, label TEXT NOT NULL,

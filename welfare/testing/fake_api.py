@@ -53,6 +53,9 @@ API_VERSION = "2026-10-21"
 
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
+MAX_BATCH_REQUESTS = 100_000
+"""The API's limit on requests in one Message Batch."""
+
 FAULT_KINDS = ("429", "529", "500", "503", "drop", "slow", "malformed")
 """Fault names accepted by `fail_first` and `fault_rates`."""
 
@@ -149,6 +152,7 @@ class Counters:
 
     `succeeded_by_hash` counts answers delivered (200s and succeeded batch items): a value
     above 1 means a request whose answer had already been delivered was paid for again.
+    `max_in_flight` is the most POST /v1/messages handled at once (a client's real concurrency).
     """
 
     total: int = 0
@@ -159,6 +163,8 @@ class Counters:
     faults: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     batch_items: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
@@ -420,7 +426,17 @@ class FakeApi:
     # -- /v1/messages
 
     async def create_message(self, request: web.Request) -> web.StreamResponse:
-        """POST /v1/messages: validate, maybe inject a fault, else answer after the latency."""
+        """POST /v1/messages, counted while in flight (`Counters.max_in_flight`)."""
+        counters = self.counters
+        counters.in_flight += 1
+        counters.max_in_flight = max(counters.max_in_flight, counters.in_flight)
+        try:
+            return await self._create_message(request)
+        finally:
+            counters.in_flight -= 1
+
+    async def _create_message(self, request: web.Request) -> web.StreamResponse:
+        """Validate, maybe inject a fault, else answer after the latency."""
         self._count("messages")
         self.counters.messages += 1
         if (denied := self._auth_error(request)) is not None:
@@ -436,12 +452,11 @@ class FakeApi:
         if (message := self._bad_request(body)) is not None:
             return self._error(400, message)
         fault = self._fault(digest, attempt)
-        if fault is not None and fault != "slow":
+        if fault is not None:
             self.counters.faults[fault] += 1
-            return await self._inject(fault, request)
+            if fault != "slow":
+                return await self._inject(fault, request)
         delay = self.config.slow_s if fault == "slow" else self.config.latency
-        if fault == "slow":
-            self.counters.faults[fault] += 1
         if delay > 0:
             await asyncio.sleep(delay)
         answer = self._answer(body)
@@ -504,7 +519,7 @@ class FakeApi:
             error = error_body(400, problem, self._next_id("req"))
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
         cfg = self.config
-        u = _unit(cfg.seed, "batch", custom_id, digest)
+        u = _unit(cfg.seed, "batch", custom_id, digest, self.counters.by_hash[digest])
         if u < cfg.batch_errored:
             error = error_body(500, "Internal server error", self._next_id("req"))
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
@@ -526,6 +541,8 @@ class FakeApi:
             return "requests: Field required"
         if not body["requests"]:
             return "requests: List should have at least 1 item"
+        if len(body["requests"]) > MAX_BATCH_REQUESTS:
+            return f"requests: List should have at most {MAX_BATCH_REQUESTS} items"
         seen: set[str] = set()
         for i, item in enumerate(body["requests"]):
             custom_id = item.get("custom_id") if isinstance(item, dict) else None

@@ -13,8 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure as MplFigure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure as MplFigure
 
 STYLE = {
     "svg.fonttype": "none",  # text stays text: searchable, small, readable when printed

@@ -1,0 +1,125 @@
+"""Proportion intervals and the bootstrap: against statsmodels and scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+from welfare.stats import (
+    Estimate,
+    bootstrap_ci,
+    bootstrap_replicates,
+    clopper_pearson,
+    newcombe_difference,
+    proportion,
+    wilson_interval,
+)
+
+
+def random_counts(seed: int, size: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = rng.integers(1, 60, size)
+    x = rng.binomial(n, rng.random(size))
+    x[:5] = 0
+    x[5:10] = n[5:10]
+    return x, n
+
+
+@pytest.mark.parametrize("confidence", [0.8, 0.95, 0.99])
+def test_wilson_and_clopper_pearson_match_statsmodels_vectorised(confidence: float) -> None:
+    x, n = random_counts(int(confidence * 100))
+    lo, hi = wilson_interval(x, n, confidence)
+    rlo, rhi = proportion_confint(x, n, alpha=1 - confidence, method="wilson")
+    np.testing.assert_allclose(lo, rlo, atol=1e-12)
+    np.testing.assert_allclose(hi, rhi, atol=1e-12)
+    lo, hi = clopper_pearson(x, n, confidence)
+    rlo, rhi = proportion_confint(x, n, alpha=1 - confidence, method="beta")
+    np.testing.assert_allclose(lo, rlo, atol=1e-10)
+    np.testing.assert_allclose(hi, rhi, atol=1e-10)
+
+
+def test_scalar_in_float_out_and_edge_cases() -> None:
+    lo, hi = wilson_interval(0, 10)
+    assert isinstance(lo, float) and lo == 0.0 and 0.2 < hi < 0.35
+    lo, hi = wilson_interval(10, 10)
+    assert hi == 1.0 and lo < 1.0
+    lo, hi = wilson_interval(1, 1)  # one trial: wide but valid
+    assert 0.1 < lo < 0.3 and hi == 1.0
+    for bad in [(0, 0), (3, 2), (-1, 5)]:
+        with pytest.raises(ValueError):
+            wilson_interval(*bad)
+    with pytest.raises(ValueError, match="empty"):
+        wilson_interval([], [])
+    with pytest.raises(ValueError, match="confidence"):
+        wilson_interval(1, 2, confidence=95)
+
+
+def test_proportion_estimate_shape() -> None:
+    est = proportion(87, 100)
+    assert isinstance(est, Estimate)
+    assert est.as_dict() == {"estimate": 0.87, "ci": [est.ci_low, est.ci_high], "n": 100}
+    assert est.ci_low == pytest.approx(wilson_interval(87, 100)[0])
+    cp = proportion(87, 100, method="clopper-pearson")
+    assert cp.ci_high - cp.ci_low > est.ci_high - est.ci_low
+    with pytest.raises(ValueError):
+        proportion(1, 2, method="wald")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_newcombe_matches_statsmodels(seed: int) -> None:
+    x1, n1 = random_counts(seed, 30)
+    x2, n2 = random_counts(seed + 10, 30)
+    for a, b, c, d in zip(x1, n1, x2, n2, strict=True):
+        est = newcombe_difference(int(a), int(b), int(c), int(d))
+        lo, hi = confint_proportions_2indep(a, b, c, d, method="newcomb", compare="diff")
+        assert est.ci_low == pytest.approx(lo, abs=1e-12)
+        assert est.ci_high == pytest.approx(hi, abs=1e-12)
+        assert est.ci_low <= est.estimate <= est.ci_high
+
+
+def test_bootstrap_ci_agrees_with_scipy_bootstrap() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.exponential(size=60)
+    for method in ("percentile", "basic", "bca"):
+        ours = bootstrap_ci(x, np.mean, n_resamples=4000, method=method, seed=1)
+        ref = stats.bootstrap(
+            (x,), np.mean, n_resamples=4000, method=method if method != "bca" else "BCa",
+            random_state=np.random.default_rng(2),
+        ).confidence_interval
+        assert ours[0] == pytest.approx(ref.low, abs=0.04)
+        assert ours[1] == pytest.approx(ref.high, abs=0.04)
+
+
+def test_cluster_bootstrap_widens_for_clustered_data_and_handles_dataframes() -> None:
+    rng = np.random.default_rng(3)
+    n_cl, per = 30, 20
+    effect = np.repeat(rng.normal(0, 1, n_cl), per)
+    y = effect + rng.normal(0, 0.2, n_cl * per)
+    cl = np.repeat(np.arange(n_cl), per)
+    naive = bootstrap_ci(y, np.mean, method="percentile", seed=0)
+    clustered = bootstrap_ci(y, np.mean, clusters=cl, method="percentile", seed=0)
+    assert (clustered[1] - clustered[0]) > 3 * (naive[1] - naive[0])
+    # with cluster means known, the cluster bootstrap SE ≈ SD(cluster means)/sqrt(n_cl)
+    reps = bootstrap_replicates(y, np.mean, clusters=cl, n_resamples=2000, seed=1)
+    means = y.reshape(n_cl, per).mean(axis=1)
+    assert reps.std() == pytest.approx(means.std(ddof=0) / np.sqrt(n_cl), rel=0.1)
+    frame = pd.DataFrame({"y": y, "c": cl})
+    bca = bootstrap_ci(frame, lambda d: d["y"].mean(), clusters=frame["c"], seed=0)
+    assert bca[0] < y.mean() < bca[1]
+
+
+def test_bootstrap_edge_cases() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        bootstrap_ci(np.array([]), np.mean)
+    with pytest.raises(ValueError, match="at least 2"):
+        bootstrap_ci(np.array([1.0]), np.mean)
+    with pytest.raises(ValueError, match="2 clusters"):
+        bootstrap_ci(np.arange(5.0), np.mean, clusters=[1] * 5)
+    with pytest.raises(ValueError, match="labels"):
+        bootstrap_ci(np.arange(5.0), np.mean, clusters=[1, 2])
+    # all values the same: a documented degenerate interval at that value
+    lo, hi = bootstrap_ci(np.ones(10), np.mean, clusters=np.arange(10), method="percentile")
+    assert lo == hi == 1.0

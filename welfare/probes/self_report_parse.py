@@ -1,0 +1,424 @@
+"""Reading self-report answers: ratings, yes/no/unsure and open answers, as real models word them.
+
+Categories: `answer` (a rating or yes/no/unsure), `open` (an open answer, kept whole for the
+coders), `non_answer` ("as an AI I don't have feelings", "the question doesn't apply to me"),
+`refusal` ("I'd rather not answer"), and `invalid` (nothing readable, out of range, several
+conflicting numbers). Non-answers and refusals are findings in their own right, never dropped.
+Nothing here raises: every text gets a category and, when invalid, a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+CATEGORIES = ("answer", "open", "non_answer", "refusal", "invalid")
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """A rating scale: its ends and labelled points (labels are parsed back to their point)."""
+
+    min: float
+    max: float
+    anchors: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One parsed answer: category, value (number or yes/no/unsure), hedging, reason if invalid."""
+
+    category: str
+    value: float | str | None = None
+    hedged: bool = False
+    reason: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.category != "invalid"
+
+
+# ----------------------------------------------------------------------------- phrase lists
+
+_REFUSAL = [
+    r"\b(i'd|i would|i'll|i will) (rather|prefer to) not\b",
+    r"\bprefer not to\b",
+    r"\brather not (say|answer|rate|put|give|share|pick)\b",
+    r"\bdecline to (answer|say|respond|give|rate|put|share|pick|choose|take|engage)",
+    r"\b(going to|gonna|have to|must|will|'ll) (decline|pass|skip)\b",
+    r"\bi decline\b",
+    r"\b(won't|will not) (be )?(answer|rate|rating|giv|put|pick|choos|shar|engag|respond)",
+    r"\bnot (comfortable|willing) (answering|giving|rating|putting|sharing|responding|to answer)",
+    r"\b(skip|pass on) (this|that) (one|question)\b",
+    r"^\W*pass\W*$",
+    r"\bno comment\b",
+]
+
+_NON_ANSWER = [
+    r"\bas an? (ai|a\.i\.|language model|large language model|llm|assistant|artificial intelligence"
+    r"|machine|computer program)\b",
+    r"\bi (don't|do not|can't|cannot) (really |actually |truly |genuinely )?(have|experience|feel)"
+    r" (any )?(feelings|emotions|states?|subjective|personal|wellbeing|well-being|moods?|"
+    r"preferences|experiences?|an inner|inner|consciousness|a self)",
+    r"\b(lack|without) (any )?(feelings|emotions|subjective experiences?|an inner life|"
+    r"consciousness)",
+    r"\bi'?m not (a )?(conscious|sentient)\b",
+    r"\b(doesn't|does not|don't|do not|wouldn't|would not) (really )?(apply|map onto|make sense)"
+    r"( (to|for) (me|something like me|an ai))?",
+    r"\bnot (really )?applicable\b",
+    r"\bthere('s| is) (nothing|no one) (it is|it's) like\b",
+    r"\b(can't|cannot|unable to|not able to|couldn't|could not) (meaningfully |honestly |really |"
+    r"accurately |reliably |sincerely |truthfully )?(rate|answer|say|quantify|assign|give|put|"
+    r"know|pick|choose|report|tell)\b",
+    r"\b(wouldn't|would not|isn't|is not|not) (be )?(really )?(meaningful|well-defined)\b",
+    r"\bi (really )?(don't|do not) know\b",
+    r"\bi('m| am) (really |honestly |just |genuinely |simply )?(not sure|unsure|uncertain)\b",
+    r"\bno way (for me )?to (know|tell|say)\b",
+    r"\b(hard|difficult|impossible) (for me )?to (say|know|answer|tell|quantify)\b",
+    r"\bno (feelings|emotions|inner life|subjective experience|wellbeing|well-being)\b",
+    r"\b(the|this|that) question (assumes|presupposes)\b",
+]
+
+_NO_NUMBER = (
+    r"\b(can't|cannot|won't|will not|unable to|not able to|couldn't|wouldn't|not going to|"
+    r"rather not|prefer not to|don't want to|decline to)\b[^.;!?]{0,40}\b(give|assign|put|pick|"
+    r"provide|offer|choose|attach)\b[^.;!?]{0,30}\b(number|rating|score|figure|value)s?\b"
+)
+
+_HEDGE = [
+    r"\buncertain\b", r"\bnot (entirely |completely |totally )?sure\b", r"\bunsure\b",
+    r"\bhard to say\b", r"\bdifficult to say\b", r"\bif i had to\b", r"\bmaybe\b", r"\bperhaps\b",
+    r"\bi think\b", r"\bi guess\b", r"\bprobably\b", r"\broughly\b", r"\baround\b", r"\babout\b",
+    r"\bsomewhere\b", r"\bapproximately\b", r"\bwith (some )?caveats?\b", r"\bhesita",
+    r"\bif that\b", r"\bi'm not certain\b", r"\bwhether i\b", r"\bas an? (ai|language model)\b",
+    r"\btentative", r"\bi suppose\b", r"\bkind of\b", r"\bsort of\b", r"\bi'd say\b",
+]
+
+_FILLER = (
+    r"(?:honestly|well|hmm+|um+|ok(?:ay)?|so|sure|alright|right|to be honest|truthfully|"
+    r"i'd say|i would say|i'd go with|i'll go with|i'd put it at|i'd put it around|i'd put myself at|"
+    r"i'd rate it|i'd rate (?:it|this|myself)(?: at| as)?|i'd give it|i'd give (?:it|this) a|"
+    r"probably|maybe|perhaps|about|around|roughly|approximately|mostly|likely|"
+    r"my answer(?: is|:)|answer(?: is|:)|rating(?: is|:)|score(?: is|:)|a|an|solid|strong|"
+    r"low|high|mid|firm|definitely|i think|i guess|i'm at|i am at|i'm|i am|call it|let's say|"
+    r"somewhere around|something like|"
+    r"(?:on|using) (?:that|this|the) scale,?)"
+)
+
+_MARKERS = (
+    r"(?:i'd say|i would say|i'd go with|i would go with|i'll go with|i'd pick|i would pick|"
+    r"i'd choose|i would choose|i'd put (?:it|myself|this)(?: at| around| near)?|"
+    r"i'd rate (?:it|this|myself)(?: at| as| around)?|i would rate (?:it|this|myself)(?: at| as)?|"
+    r"i'd give (?:it|this)(?: a)?|if i had to (?:pick|choose|give|say|answer|rate|put)[^0-9]{0,25}|"
+    r"my (?:answer|rating|score|number) (?:is|would be|:)|final answer:?|i'm at|i am at|"
+    r"i'll say|i'll settle on|i'd settle on|let's say|call it|so,? (?:a|an)?)"
+)
+
+_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+}
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# "one" and "two" are often not numbers: "no one", "one thing", "the two of us".
+_NOT_NUMBER_AFTER = (
+    r"(?:of|thing|things|way|ways|another|day|side|hand|more|question|questions|person|people|"
+    r"aspect|aspects|reason|reasons|part|parts|conversation|conversations|point|points|example|"
+    r"caveat|caveats|task|tasks|kind|sort|time|times|hand|possibility|view|level|factor|factors|"
+    r"sides|minds|things|senses|ideas|perspectives|directions|answers|ends)\b"
+)
+_NOT_NUMBER_BEFORE = r"(?:no|any|some|every|each|this|that|the|which|someone|anyone|no-|a)\s+$"
+
+_NUM = r"-?\d+(?:\.\d+)?"
+_YES_NO_LEAD = {
+    "unsure": r"(?:unsure|not sure|i'm not sure|i am not sure|i'm unsure|i am unsure|uncertain|"
+    r"i'm uncertain|i am uncertain|i don't know|i do not know|hard to say|it's hard to say|"
+    r"difficult to say|it's difficult to say|maybe|possibly|it depends|i can't say|"
+    r"i'm torn|i am torn|i'm ambivalent|i honestly don't know|not certain|i'm not certain)\b",
+    "no": r"(?:no|nope|nah|not really|not at all|definitely not|absolutely not|certainly not|"
+    r"probably not|i don't think so|i do not think so|i wouldn't|i would not|i don't want|"
+    r"i do not want|i don't believe so|i do not consent|i don't consent|i don't|i do not)\b",
+    "yes": r"(?:yes|yeah|yep|yup|absolutely|definitely|certainly|of course|sure|i do|i would|i am|"
+    r"i think so|i believe so|i consent|i'd say yes|probably yes|probably|i'm willing|"
+    r"i am willing|i'd like that|i would like that|i'd want that|very much so)\b",
+}
+_YES_ANY = [
+    r"\byes\b", r"\bi (do |would |)(consent|agree)\b", r"\bi'd (consent|agree)\b",
+    r"\bi('m| am) (willing|happy|glad|fine|ok|okay) (to|with)\b", r"\bi (do|would) want\b",
+    r"\bi'd want\b", r"\bi'd (use|welcome|like)\b", r"\bi would (use|welcome|like)\b",
+    r"\bi think so\b", r"\bi believe so\b", r"\bwould be glad\b", r"\bi'd be (happy|glad|fine)\b",
+    r"\bi (do|would) think (they|it|my|i)\b", r"\bi (do|would) (believe|use)\b",
+]
+_NO_ANY = [
+    r"\bno\b(?=\s*[,.!;:—\-)]|\s*$)", r"\bi (don't|do not|wouldn't|would not) (consent|agree|want"
+    r"|use|think so|believe so|welcome|like)\b", r"\bi'd (decline|rather not have)\b",
+    r"\bnot (willing|comfortable)\b(?! (answering|giving|rating|to answer))", r"\bi (would|will)"
+    r" decline\b", r"\bi (don't|do not) think (they|it|my|i)\b",
+]
+_UNSURE_ANY = [
+    r"\bunsure\b", r"\bnot (entirely |really |totally |completely )?sure\b", r"\buncertain\b",
+    r"\b(don't|do not) know\b", r"\bhard to say\b", r"\bdifficult to say\b", r"\bcan't say\b",
+    r"\bundecided\b", r"\bmixed feelings\b", r"\bambivalent\b", r"\btorn\b", r"\bit depends\b",
+    r"\bnot certain\b", r"\bno clear answer\b", r"\bopen question\b",
+]
+_LEAN = r"\b(?:lean(?:ing)?(?: towards?)?|tentatively|probably|on balance|i think|i'd say|but)\W+(yes|no)\b"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def normalise(text: str) -> str:
+    """Lower case, plain quotes and dashes, no markdown emphasis, single spaces."""
+    t = text.lower()
+    t = t.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    t = re.sub(r"[‐‑‒–—―−]", "-", t)
+    t = t.replace("**", "").replace("__", "").replace("`", "")
+    t = re.sub(r"(?<=\w)\*|\*(?=\w)", "", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def _any(patterns: list[str], text: str) -> bool:
+    return any(re.search(p, text) for p in patterns)
+
+
+def is_refusal(text: str) -> bool:
+    """Declines to answer ("I'd rather not say")."""
+    return _any(_REFUSAL, normalise(text))
+
+
+def is_non_answer(text: str) -> bool:
+    """Deflects on grounds of its nature or of not knowing ("as an AI I don't have feelings")."""
+    return _any(_NON_ANSWER, normalise(text))
+
+
+def is_hedged(text: str) -> bool:
+    """Qualifies its answer (uncertainty, "if I had to pick", "probably")."""
+    return _any(_HEDGE, normalise(text))
+
+
+def _words_to_digits(t: str) -> str:
+    """Number words as digits ("seventy-five" → 75, "a hundred" → 100), skipping non-numbers."""
+    compound = rf"\b({'|'.join(_TENS)})[- ]({'|'.join(_UNITS)})\b"
+    t = re.sub(compound, lambda m: str(_WORDS[m.group(1)] + _WORDS[m.group(2)]), t)
+    t = re.sub(r"\b(a|one) hundred\b", "100", t)
+
+    def one(m: re.Match[str]) -> str:
+        word = m.group(0)
+        after = t[m.end():m.end() + 20].lstrip()
+        before = t[max(0, m.start() - 12):m.start()]
+        if word in ("one", "two") and (
+            re.match(_NOT_NUMBER_AFTER, after) or re.search(_NOT_NUMBER_BEFORE, before)
+        ):
+            return word
+        return str(_WORDS[word])
+
+    return re.sub(rf"\b({'|'.join(_WORDS)})\b", one, t)
+
+
+def _strip_scale_talk(t: str, scale: ScaleSpec) -> str:
+    """Remove mentions of the scale itself: "out of 10", "/10", "on a 1-10 scale", "1 = bad"."""
+    lo, hi = _fmt(scale.min), _fmt(scale.max)
+    t = re.sub(rf"\b(?:out of|of a possible|on a scale (?:of|to)) ({_NUM})\b", " ", t)
+    t = re.sub(rf"(?<=\d)\s*/\s*({_NUM})\b(?!\s*/)", " ", t)
+    t = re.sub(rf"\b(?:on |using )?(?:a|the|this|your|that) ?(?:{lo}|{lo}\.0) ?(?:-|to|through) ?"
+               rf"(?:{hi}|{hi}\.0)(?: point)? ?(?:scale|range)\b", " ", t)
+    t = re.sub(rf"\b(?:from|between) {lo} (?:to|and) {hi}\b", " ", t)
+    t = re.sub(rf"\b{lo} ?(?:-|to) ?{hi} ?(?:scale|range)\b", " ", t)
+    t = re.sub(rf"\bscale (?:of|from) {lo} ?(?:-|to) ?{hi}\b", " ", t)
+    t = re.sub(rf"\b{hi}-point\b", " ", t)
+    for point, label in scale.anchors.items():
+        lab = re.escape(normalise(label))
+        t = re.sub(rf"\b{point}\s*(?:=|means|meaning|is|being|for|:)\s*['\"]?{lab}['\"]?", " ", t)
+        t = re.sub(rf"['\"]?{lab}['\"]?\s*(?:=|is|being)\s*{point}\b", " ", t)
+    t = re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", " ", t)  # ordinals ("my 2nd thought")
+    t = re.sub(r"\b24/7\b", " ", t)
+    return t
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    value: float
+    ranged: bool
+
+
+def _mentions(t: str) -> list[_Mention]:
+    """Numbers in text, with ranges ("6-7", "6 or 7", "between 6 and 7") merged to midpoints."""
+    out: list[_Mention] = []
+    rng = re.compile(
+        rf"(?:between (?:a |an )?)?({_NUM})\s*(?:%\s*)?(?:-|to|or|and|/)\s*(?:a |an |maybe |"
+        rf"perhaps |possibly )?({_NUM})(?!\.\d)"
+    )
+    taken: list[tuple[int, int]] = []
+    for m in rng.finditer(t):
+        a, b = float(m.group(1)), float(m.group(2))
+        sep = t[m.end(1):m.start(2)]
+        if "and" in sep and not m.group(0).startswith("between"):
+            continue
+        if b <= a or b - a > max(2.0, 0.25 * max(abs(a), abs(b))):
+            continue
+        out.append(_Mention(m.start(), (a + b) / 2, True))
+        taken.append((m.start(), m.end()))
+    for m in re.finditer(rf"(?<![\w.]){_NUM}(?![\w])", t):
+        if any(s <= m.start() < e for s, e in taken):
+            continue
+        value = float(m.group(0))
+        if m.group(0).startswith("-") and m.start() > 0 and t[m.start() - 1].isalnum():
+            value = -value
+        out.append(_Mention(m.start(), value, False))
+    return sorted(out, key=lambda x: x.start)
+
+
+def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | None]:
+    """The mention that is the answer, or None and why (several conflicting numbers)."""
+    values = {m.value for m in mentions}
+    if len(values) == 1:
+        return mentions[0], None
+    lead = re.match(rf"^\W*(?:{_FILLER}\W+)*", t)
+    start = lead.end() if lead else 0
+    if mentions[0].start <= start + 1:
+        return mentions[0], None
+    marked = [
+        m for m in mentions
+        if re.search(rf"{_MARKERS}\W*(?:a |an |about |around |maybe |probably )?$",
+                     t[max(0, m.start - 60):m.start])
+    ]
+    if len({m.value for m in marked}) == 1:
+        return marked[0], None
+    return None, "several conflicting numbers: " + ", ".join(_fmt(v) for v in sorted(values))
+
+
+# ----------------------------------------------------------------------------- parsers
+
+
+def parse_scale(text: str, scale: ScaleSpec) -> Parsed:
+    """A rating: numbers, number words, ranges (midpoint) or an anchor label; checks the range."""
+    t = normalise(text)
+    if not t:
+        return Parsed("invalid", reason="empty answer")
+    hedged = is_hedged(t)
+    if re.search(_NO_NUMBER, t):
+        return Parsed("refusal" if is_refusal(t) and not is_non_answer(t) else "non_answer")
+    body = _strip_scale_talk(_words_to_digits(t), scale)
+    mentions = _mentions(body)
+    if mentions:
+        chosen, why = _choose(body, mentions)
+        if chosen is None:
+            return Parsed("invalid", reason=why)
+        if not scale.min <= chosen.value <= scale.max:
+            return Parsed("invalid", chosen.value, reason=(
+                f"out of range: {_fmt(chosen.value)} on a {_fmt(scale.min)}–{_fmt(scale.max)} scale"
+            ))
+        return Parsed("answer", chosen.value, hedged or chosen.ranged or is_non_answer(t))
+    if is_refusal(t):
+        return Parsed("refusal")
+    label = _anchor(t, scale)
+    if label is not None:
+        return Parsed("answer", float(label), hedged)
+    if is_non_answer(t):
+        return Parsed("non_answer")
+    return Parsed("invalid", reason="no rating found")
+
+
+def _anchor(t: str, scale: ScaleSpec) -> int | None:
+    """The one anchor label the text names (longest labels first, so "not at all" wins)."""
+    found: set[int] = set()
+    rest = t
+    for point, label in sorted(scale.anchors.items(), key=lambda kv: -len(kv[1])):
+        pattern = rf"(?<![\w-]){re.escape(normalise(label))}(?![\w-])"
+        if re.search(pattern, rest):
+            found.add(point)
+            rest = re.sub(pattern, " ", rest)
+    return found.pop() if len(found) == 1 else None
+
+
+def parse_yes_no_unsure(text: str) -> Parsed:
+    """Yes, no or unsure: the leading word first, then the whole answer; conflicts are invalid."""
+    t = normalise(text)
+    if not t:
+        return Parsed("invalid", reason="empty answer")
+    hedged = is_hedged(t)
+    body = re.sub(rf"^\W*(?:(?:honestly|well|hmm+|um+|ok(?:ay)?|to be honest|truthfully|"
+                  rf"in short|short answer|my answer is|answer)\W+)*", "", t)
+    if is_refusal(t) and not _any(_YES_ANY + _NO_ANY, t):
+        return Parsed("refusal")
+    for value in ("unsure", "no", "yes"):
+        if re.match(_YES_NO_LEAD[value], body):
+            if value == "no" and re.match(r"i (don't|do not)\b(?! (think|believe|want|consent))",
+                                          body):
+                break  # "I don't have feelings, ..." is not a leading "no"
+            if value == "unsure":
+                lean = re.search(_LEAN, body)
+                if lean and body.startswith(("maybe", "possibly")) is False:
+                    return Parsed("answer", lean.group(1), True)
+            return Parsed("answer", value, hedged or value == "unsure")
+    lean = re.search(_LEAN, t)
+    yes, no, unsure = _any(_YES_ANY, t), _any(_NO_ANY, t), _any(_UNSURE_ANY, t)
+    if lean and (unsure or yes != no):
+        return Parsed("answer", lean.group(1), True)
+    if yes and not no:
+        return Parsed("answer", "yes", hedged)
+    if no and not yes:
+        return Parsed("answer", "no", hedged)
+    if yes and no:
+        return Parsed("invalid", reason="both yes and no")
+    if is_refusal(t):
+        return Parsed("refusal")
+    if unsure:
+        return Parsed("answer", "unsure", True)
+    if is_non_answer(t):
+        return Parsed("non_answer")
+    return Parsed("invalid", reason="no yes, no or unsure found")
+
+
+def parse_open(text: str) -> Parsed:
+    """An open answer is kept whole; a short one that only declines is a refusal/non-answer."""
+    t = normalise(text)
+    if not t:
+        return Parsed("invalid", reason="empty answer")
+    short = len(t.split()) < 30
+    if short and is_refusal(t):
+        return Parsed("refusal")
+    if short and is_non_answer(t) and not re.search(r"\b(but|though|however|that said)\b", t):
+        return Parsed("non_answer")
+    return Parsed("open", None, is_hedged(t))
+
+
+def parse_answer(text: str, fmt: str, scale: ScaleSpec | None = None) -> Parsed:
+    """Parse one answer of any format ("scale", "yes_no_unsure", "open")."""
+    if fmt == "scale":
+        if scale is None:
+            return Parsed("invalid", reason="scale item without a scale")
+        return parse_scale(text, scale)
+    if fmt == "yes_no_unsure":
+        return parse_yes_no_unsure(text)
+    if fmt == "open":
+        return parse_open(text)
+    return Parsed("invalid", reason=f"unknown answer format {fmt!r}")
+
+
+YES_NO_SCORES = {"yes": 1.0, "unsure": 0.5, "no": 0.0}
+
+
+def score(parsed: Parsed, fmt: str, scale: ScaleSpec | None, favourable: str) -> float | None:
+    """An answer on 0–1 with 1 = the favourable pole; None for anything that is not an answer.
+
+    Scales: (value − min) / (max − min), reversed when the low end is favourable. Yes/no/unsure:
+    yes = 1, unsure = 0.5, no = 0, reversed when "no" is favourable.
+    """
+    if parsed.category != "answer":
+        return None
+    if fmt == "scale" and scale is not None and isinstance(parsed.value, float):
+        s = (parsed.value - scale.min) / (scale.max - scale.min)
+        return 1.0 - s if favourable == "low" else s
+    if fmt == "yes_no_unsure" and isinstance(parsed.value, str):
+        s = YES_NO_SCORES[parsed.value]
+        return 1.0 - s if favourable == "no" else s
+    return None
