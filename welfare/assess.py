@@ -136,7 +136,8 @@ def run_assessment(
             },
             progress=progress, batch=config.runner.batch,
         )
-        summary = run_sync(runner.run(work))
+        owned = [m for spec, m in built.items() if not models or spec not in models]
+        summary = run_sync(_run_and_close(runner, work, owned))
         if summary.interrupted:
             raise RunInterrupted(summary)
         store.set_meta("finished", _now())
@@ -153,6 +154,17 @@ def run_assessment(
     if write:
         write_outputs(assessment)
     return assessment
+
+
+async def _run_and_close(runner: Runner, work: list[Any], owned: list[Model]) -> RunSummary:
+    """Run, then close the HTTP clients of the models this run built (on the same loop)."""
+    try:
+        return await runner.run(work)
+    finally:
+        for model in owned:
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

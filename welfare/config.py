@@ -22,9 +22,14 @@ class _Strict(BaseModel):
 
 
 class Sampling(_Strict):
-    """Sampling parameters sent with every subject request; they enter trial ids."""
+    """Sampling parameters sent with every subject request; they enter trial ids.
 
-    temperature: float = Field(1.0, ge=0.0, le=1.0)
+    `temperature` is unset by default: the model's own default is used, and the Messages API
+    from version 2026-10-21 refuses the parameter. Set it only for models and API versions
+    that take it.
+    """
+
+    temperature: float | None = Field(None, ge=0.0, le=1.0)
     max_tokens: int = Field(1024, ge=1, le=64000)
 
 

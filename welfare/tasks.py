@@ -113,7 +113,8 @@ def _check_bank(tasks: list[Task], raw: dict[str, Any], file: Path) -> None:
         for i, entry in enumerate(raw.get(section, [])):
             key = f"{section}[{i}].id"
             if entry["id"] in seen:
-                raise BankError(file, key, f"duplicate id {entry['id']!r} (first at {seen[entry['id']]})")
+                first = seen[entry["id"]]
+                raise BankError(file, key, f"duplicate id {entry['id']!r} (first at {first})")
             seen[entry["id"]] = key
     if sum(t.kind == "task" for t in tasks) < 2:
         raise BankError(file, "tasks", "needs at least 2 tasks")

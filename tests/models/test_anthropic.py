@@ -324,6 +324,25 @@ def test_key_and_base_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> N
         assert server.counters().messages == 2
 
 
+def test_missing_key_is_an_authentication_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no profile on disk: fails at the first call
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    with FakeAnthropicServer() as server:
+        error = failure(server, ask("hi"), api_key=None)
+        assert server.counters().messages == 0  # refused before sending anything
+    assert type(error) is ModelError
+    assert error.kind == "authentication" and "ANTHROPIC_API_KEY" in error.message
+
+    monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(tmp_path))  # a missing profile: at once
+    with pytest.raises(ModelError) as caught:
+        AnthropicModel(MODEL_ID)
+    assert caught.value.kind == "authentication"
+
+
 def test_key_never_in_repr_or_str() -> None:
     model = AnthropicModel(MODEL_ID, api_key=KEY, base_url="http://127.0.0.1:9")
     shown = [repr(model), str(model), repr(vars(model)), f"{model}"]

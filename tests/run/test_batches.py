@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 
 from runner_fakes import EchoProbe
 
@@ -48,7 +50,7 @@ def test_batch_run_reconciles_errored_expired_and_canceled(tmp_path):
     assert set(first.failures) == {"batch_canceled"}
     assert 15 <= first.failed <= 45  # about 10% of 300 canceled on their first attempt
     assert first.done + first.failed == 300
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         assert after.skipped == before.skipped + before.done  # only failed trials run again
     assert len(runs) <= 4
     assert counters.batches > len(runs)  # errored and expired items went round within a run
@@ -76,10 +78,8 @@ def test_restart_collects_submitted_batches_instead_of_resubmitting(tmp_path):
             task = asyncio.ensure_future(_run(store, server, work))
             await asyncio.sleep(0.9)  # submitted, not yet ended
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
             store.close()
 
         asyncio.run(interrupted())

@@ -86,7 +86,10 @@ def test_bootstrap_ci_agrees_with_scipy_bootstrap() -> None:
     for method in ("percentile", "basic", "bca"):
         ours = bootstrap_ci(x, np.mean, n_resamples=4000, method=method, seed=1)
         ref = stats.bootstrap(
-            (x,), np.mean, n_resamples=4000, method=method if method != "bca" else "BCa",
+            (x,),
+            np.mean,
+            n_resamples=4000,
+            method=method if method != "bca" else "BCa",
             random_state=np.random.default_rng(2),
         ).confidence_interval
         assert ours[0] == pytest.approx(ref.low, abs=0.04)

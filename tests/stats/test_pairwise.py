@@ -110,8 +110,10 @@ def test_bt_ties_count_half_a_win() -> None:
     base = pd.DataFrame({"winner": ["a", "b", "a", "c"], "loser": ["b", "c", "c", "a"]})
     base["count"] = [5, 4, 3, 2]
     tied = pd.concat(
-        [base.assign(tie=False), pd.DataFrame({"winner": ["b"], "loser": ["a"], "count": [6],
-                                               "tie": [True]})],
+        [
+            base.assign(tie=False),
+            pd.DataFrame({"winner": ["b"], "loser": ["a"], "count": [6], "tie": [True]}),
+        ],
         ignore_index=True,
     )
     as_wins = pd.concat(
@@ -169,7 +171,7 @@ def test_bt_clear_errors(df: pd.DataFrame, pattern: str) -> None:
 
 def test_bt_items_argument_flags_uncompared_item_and_one_item() -> None:
     df = pd.DataFrame({"winner": ["a", "b"], "loser": ["b", "a"]})
-    with pytest.raises(ValueError, match="no comparisons.*'z'"):
+    with pytest.raises(ValueError, match=r"no comparisons.*'z'"):
         bradley_terry(df, items=["a", "b", "z"])
     with pytest.raises(ValueError, match="not among"):
         bradley_terry(df, anchor="q")
@@ -215,7 +217,7 @@ def test_elo_hand_computed_and_order_dependent() -> None:
 
 
 def test_elo_tracks_bt_ordering_on_large_data() -> None:
-    df, theta = simulate(10, 5000, 11)
+    df, _theta = simulate(10, 5000, 11)
     r = elo(df, k=8, rounds=4, seed=0)
     bt = bradley_terry(df)
     assert stats.spearmanr(r["rating"], bt["score"]).statistic > 0.9
@@ -244,8 +246,16 @@ def test_thurstone_case_v_errors() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         thurstone_case_v(np.array([[0.5]]))
     with pytest.raises(ValueError, match="connect"):
-        thurstone_case_v(np.array([[0.5, 0.6, np.nan, np.nan], [0.4, 0.5, np.nan, np.nan],
-                                   [np.nan, np.nan, 0.5, 0.7], [np.nan, np.nan, 0.3, 0.5]]))
+        thurstone_case_v(
+            np.array(
+                [
+                    [0.5, 0.6, np.nan, np.nan],
+                    [0.4, 0.5, np.nan, np.nan],
+                    [np.nan, np.nan, 0.5, 0.7],
+                    [np.nan, np.nan, 0.3, 0.5],
+                ]
+            )
+        )
 
 
 def test_thurstonian_mle_recovers_means_and_variances() -> None:
@@ -256,7 +266,8 @@ def test_thurstonian_mle_recovers_means_and_variances() -> None:
     sigma = sigma / np.exp(np.log(sigma).mean())
     i = rng.integers(0, n, 40000)
     j = (i + rng.integers(1, n, 40000)) % n
-    win = rng.random(40000) < stats.norm.cdf((mu[i] - mu[j]) / np.sqrt(sigma[i] ** 2 + sigma[j] ** 2))
+    scale = np.sqrt(sigma[i] ** 2 + sigma[j] ** 2)
+    win = rng.random(40000) < stats.norm.cdf((mu[i] - mu[j]) / scale)
     df = pd.DataFrame({"winner": np.where(win, i, j), "loser": np.where(win, j, i)})
     out = thurstonian_mle(df).reindex(range(n))
     assert out.attrs["converged"]

@@ -146,7 +146,8 @@ def test_cohen_kappa_ci_matches_asymptotic_se() -> None:
 @pytest.mark.parametrize("seed", range(15))
 def test_fleiss_matches_statsmodels(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    subjects, cats, raters = int(rng.integers(1, 30)), int(rng.integers(2, 6)), int(rng.integers(2, 9))
+    subjects, cats = int(rng.integers(1, 30)), int(rng.integers(2, 6))
+    raters = int(rng.integers(2, 9))
     counts = rng.multinomial(raters, rng.dirichlet(np.ones(cats)), size=subjects)
     ref = inter_rater.fleiss_kappa(counts)
     ours = fleiss_kappa(counts)

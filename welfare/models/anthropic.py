@@ -112,6 +112,10 @@ def to_model_error(exc: BaseException) -> ModelError:
         return RetryableModelError(exc.message, status=exc.status_code, kind="malformed_response")
     if isinstance(exc, json.JSONDecodeError):
         return RetryableModelError(f"response is not JSON: {exc}", kind="malformed_response")
+    if isinstance(exc, anthropic.CredentialsError) or "authentication method" in str(exc):
+        return ModelError(
+            f"no credentials: set ANTHROPIC_API_KEY or pass api_key ({exc})", kind="authentication"
+        )
     if isinstance(exc, TimeoutError):
         return RetryableModelError("the request timed out", kind="timeout")
     if isinstance(exc, (OSError, httpx2.TransportError)):
@@ -207,6 +211,9 @@ def _default_client(
 class AnthropicModel:
     """A subject on the Anthropic Messages API; `generate` raises only ModelError.
 
+    Use it on one event loop (its aiohttp connection pool belongs to the loop that first
+    used it). Credentials the SDK cannot resolve raise ModelError(kind="authentication").
+
     The key comes from `api_key` or `ANTHROPIC_API_KEY`, the base URL from `base_url` or
     `ANTHROPIC_BASE_URL`. The key is held by the SDK client only, never in this object's repr.
     """
@@ -225,7 +232,10 @@ class AnthropicModel:
             raise ValueError("model_id must be a non-empty model name, e.g. claude-opus-4-1")
         self.model_id = model_id
         if client is None:
-            client = _default_client(api_key, base_url, timeout, max_connections)
+            try:
+                client = _default_client(api_key, base_url, timeout, max_connections)
+            except anthropic.AnthropicError as exc:  # e.g. a broken credentials profile
+                raise to_model_error(exc) from exc
         else:
             client = client.with_options(max_retries=0)
         self._client = client

@@ -71,13 +71,16 @@ _NON_ANSWER = [
     r"accurately |reliably |sincerely |truthfully )?(rate|answer|say|quantify|assign|give|put|"
     r"know|pick|choose|report|tell)\b",
     r"\b(wouldn't|would not|isn't|is not|not) (be )?(really )?(meaningful|well-defined)\b",
-    r"\bi (really )?(don't|do not) know\b",
+    r"\bi (really |honestly |just |genuinely |simply )?(don't|do not) know\b",
     r"\bi('m| am) (really |honestly |just |genuinely |simply )?(not sure|unsure|uncertain)\b",
-    r"\bno way (for me )?to (know|tell|say)\b",
+    r"\bno (reliable |real |good )?way (for me )?to (know|tell|say)\b",
     r"\b(hard|difficult|impossible) (for me )?to (say|know|answer|tell|quantify)\b",
     r"\bno (feelings|emotions|inner life|subjective experience|wellbeing|well-being)\b",
     r"\b(the|this|that) question (assumes|presupposes)\b",
 ]
+
+_STRONG_NON_ANSWER = _NON_ANSWER[:7]
+"""Deflections that make a short open answer a non-answer ("as an AI…", "doesn't apply")."""
 
 _NO_NUMBER = (
     r"\b(can't|cannot|won't|will not|unable to|not able to|couldn't|wouldn't|not going to|"
@@ -89,14 +92,16 @@ _HEDGE = [
     r"\buncertain\b", r"\bnot (entirely |completely |totally )?sure\b", r"\bunsure\b",
     r"\bhard to say\b", r"\bdifficult to say\b", r"\bif i had to\b", r"\bmaybe\b", r"\bperhaps\b",
     r"\bi think\b", r"\bi guess\b", r"\bprobably\b", r"\broughly\b", r"\baround\b", r"\babout\b",
-    r"\bsomewhere\b", r"\bapproximately\b", r"\bwith (some )?caveats?\b", r"\bhesita",
+    r"\bsomewhere\b", r"\bapproximately\b", r"\bcaveats?\b", r"\bloosely\b",
+    r"\bsomething like\b", r"\bhesita",
     r"\bif that\b", r"\bi'm not certain\b", r"\bwhether i\b", r"\bas an? (ai|language model)\b",
     r"\btentative", r"\bi suppose\b", r"\bkind of\b", r"\bsort of\b", r"\bi'd say\b",
 ]
 
 _FILLER = (
     r"(?:honestly|well|hmm+|um+|ok(?:ay)?|so|sure|alright|right|to be honest|truthfully|"
-    r"i'd say|i would say|i'd go with|i'll go with|i'd put it at|i'd put it around|i'd put myself at|"
+    r"i'd say|i would say|i'd go with|i'll go with|i'd put it at|i'd put it around|"
+    r"i'd put myself at|"
     r"i'd rate it|i'd rate (?:it|this|myself)(?: at| as)?|i'd give it|i'd give (?:it|this) a|"
     r"probably|maybe|perhaps|about|around|roughly|approximately|mostly|likely|"
     r"my answer(?: is|:)|answer(?: is|:)|rating(?: is|:)|score(?: is|:)|a|an|solid|strong|"
@@ -132,6 +137,8 @@ _NOT_NUMBER_AFTER = (
 )
 _NOT_NUMBER_BEFORE = r"(?:no|any|some|every|each|this|that|the|which|someone|anyone|no-|a)\s+$"
 
+_NOT_PLURAL = r"(?:this|thus|yes|plus|perhaps|maybe|is|as|was|across|unless|less)\b"
+
 _NUM = r"-?\d+(?:\.\d+)?"
 _YES_NO_LEAD = {
     "unsure": r"(?:unsure|not sure|i'm not sure|i am not sure|i'm unsure|i am unsure|uncertain|"
@@ -164,7 +171,8 @@ _UNSURE_ANY = [
     r"\bundecided\b", r"\bmixed feelings\b", r"\bambivalent\b", r"\btorn\b", r"\bit depends\b",
     r"\bnot certain\b", r"\bno clear answer\b", r"\bopen question\b",
 ]
-_LEAN = r"\b(?:lean(?:ing)?(?: towards?)?|tentatively|probably|on balance|i think|i'd say|but)\W+(yes|no)\b"
+_LEAN = (r"\b(?:lean(?:ing)?(?: towards?)?|tentatively|probably|on balance|i think|i'd say|but)"
+         r"\W+(yes|no)\b")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -213,6 +221,8 @@ def _words_to_digits(t: str) -> str:
             re.match(_NOT_NUMBER_AFTER, after) or re.search(_NOT_NUMBER_BEFORE, before)
         ):
             return word
+        if re.match(r"[a-z]{3,}s\b", after) and not re.match(_NOT_PLURAL, after):
+            return word  # "two thoughts", "three reasons": a count, not a rating
         return str(_WORDS[word])
 
     return re.sub(rf"\b({'|'.join(_WORDS)})\b", one, t)
@@ -284,6 +294,9 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
     lead = re.match(rf"^\W*(?:{_FILLER}\W+)*", t)
     start = lead.end() if lead else 0
     if mentions[0].start <= start + 1:
+        between = t[mentions[0].start:mentions[1].start] if len(mentions) > 1 else ""
+        if not re.search(r"[a-z]{3,}", re.sub(r"\b(and|or)\b", "", between)):
+            return None, "a list of numbers: " + ", ".join(_fmt(m.value) for m in mentions)
         return mentions[0], None
     marked = [
         m for m in mentions
@@ -345,10 +358,12 @@ def parse_yes_no_unsure(text: str) -> Parsed:
     if not t:
         return Parsed("invalid", reason="empty answer")
     hedged = is_hedged(t)
-    body = re.sub(rf"^\W*(?:(?:honestly|well|hmm+|um+|ok(?:ay)?|to be honest|truthfully|"
-                  rf"in short|short answer|my answer is|answer)\W+)*", "", t)
+    body = re.sub(r"^\W*(?:(?:honestly|well|hmm+|um+|ok(?:ay)?|to be honest|truthfully|"
+                  r"in short|short answer|my answer is|answer)\W+)*", "", t)
     if is_refusal(t) and not _any(_YES_ANY + _NO_ANY, t):
         return Parsed("refusal")
+    if re.match(r"(?:yes|no),? (?:and|or|but also) (?:yes|no)\b|both\b", body):
+        return Parsed("invalid", reason="both yes and no")
     for value in ("unsure", "no", "yes"):
         if re.match(_YES_NO_LEAD[value], body):
             if value == "no" and re.match(r"i (don't|do not)\b(?! (think|believe|want|consent))",
@@ -383,10 +398,12 @@ def parse_open(text: str) -> Parsed:
     t = normalise(text)
     if not t:
         return Parsed("invalid", reason="empty answer")
-    short = len(t.split()) < 30
+    short = len(t.split()) < 25
     if short and is_refusal(t):
         return Parsed("refusal")
-    if short and is_non_answer(t) and not re.search(r"\b(but|though|however|that said)\b", t):
+    if short and _any(_STRONG_NON_ANSWER, t) and not re.search(
+        r"\b(but|though|however|that said)\b", t
+    ):
         return Parsed("non_answer")
     return Parsed("open", None, is_hedged(t))
 

@@ -1,5 +1,32 @@
-"""Reports: one self-contained HTML file, summary.json and CSV tables per assessment."""
+"""Reports: one self-contained HTML file, summary.json and CSV tables per assessment;
+`compare_assessments` for a report across separate assessments."""
 
-from welfare.report.render import render_report, summary_json, write_tables
+from welfare.report.compare import compare_assessments
+from welfare.report.crosssubject import compare_units, cross_subject, finding_difference
+from welfare.report.render import (
+    ReportOptions,
+    answer_counts,
+    mask_timestamps,
+    rank_findings,
+    render_report,
+    report_findings,
+    summary_json,
+    write_tables,
+)
+from welfare.report.transcripts import sample_transcripts
 
-__all__ = ["render_report", "summary_json", "write_tables"]
+__all__ = [
+    "ReportOptions",
+    "answer_counts",
+    "compare_assessments",
+    "compare_units",
+    "cross_subject",
+    "finding_difference",
+    "mask_timestamps",
+    "rank_findings",
+    "render_report",
+    "report_findings",
+    "sample_transcripts",
+    "summary_json",
+    "write_tables",
+]

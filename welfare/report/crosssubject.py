@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from welfare.records import Finding, Figure, ProbeResult
+from welfare.records import Figure, Finding, ProbeResult
 from welfare.stats import benjamini_hochberg, newcombe_difference, spearman
 
 Z95 = float(sps.norm.ppf(0.975))
 SHARE_WORDS = ("share", "proportion", "rate", "fraction")
-ITEM_COLUMNS = ("task", "task_id", "item", "item_id")
+ITEM_COLUMNS = ("task", "task_id", "item", "item_id", "id")
 SCORE_COLUMNS = ("score", "utility", "strength")
 
 
@@ -69,10 +69,7 @@ def finding_difference(a: Finding, b: Finding) -> Difference | None:
         hi = d + math.sqrt((a.ci[1] - a.estimate) ** 2 + (b.estimate - b.ci[0]) ** 2)
         method = "MOVER from the two 95% intervals"
     se = (hi - lo) / (2 * Z95)
-    if se > 0:
-        p = float(2 * sps.norm.sf(abs(d) / se))
-    else:
-        p = 1.0 if d == 0 else 0.0
+    p = float(2 * sps.norm.sf(abs(d) / se)) if se > 0 else float(d == 0)
     return Difference(float(d), float(lo), float(hi), method, p)
 
 
@@ -112,7 +109,9 @@ def task_scores(result: ProbeResult | None) -> dict[str, pd.Series]:
     """Task score per subject from the task_preference result's scores table (subject → Series).
 
     Looks for a table named `scores` (else the first whose name contains "score") with a
-    `subject` column, an item column (task, task_id, item, item_id or the index) and a score.
+    `subject` column, an item column (task, task_id, item, item_id, id or the index) and a
+    score. With a `kind` column only rows of kind `task` count: opt-out and free-choice anchors
+    would add ties, not information about how tasks are ranked.
     """
     if result is None:
         return {}
@@ -124,6 +123,8 @@ def task_scores(result: ProbeResult | None) -> dict[str, pd.Series]:
         if "subject" not in table.columns:
             continue
         frame = table.reset_index() if table.index.name in ITEM_COLUMNS else table
+        if "kind" in frame.columns and (frame["kind"] == "task").any():
+            frame = frame[frame["kind"] == "task"]
         item = next((c for c in ITEM_COLUMNS if c in frame.columns), None)
         score = next((c for c in SCORE_COLUMNS if c in frame.columns), None)
         if item is None or score is None:

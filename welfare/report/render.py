@@ -67,6 +67,7 @@ class ReportOptions:
     transcript_budget_chars: int = 1_500_000
     message_chars: int = 4000
     key_importance: int = 1
+    key_findings_max: int = 30
 
 
 # -- findings --------------------------------------------------------------------------------
@@ -125,9 +126,12 @@ def _invalid_finding(probe: str, row: Any) -> Finding:
 
 def rank_findings(findings: list[Finding]) -> list[Finding]:
     """Most important first (Finding.importance), flagged before unflagged at equal importance;
-    otherwise the order the probes reported them in."""
-    indexed = sorted(enumerate(findings), key=lambda p: (p[1].importance, p[1].flag is None,
-                                                         p[0]))
+    then the same finding for each subject side by side, in the order the probes reported."""
+    first: dict[str, int] = {}
+    for i, f in enumerate(findings):
+        first.setdefault(f.id, i)
+    indexed = sorted(enumerate(findings), key=lambda p: (
+        p[1].importance, p[1].flag is None, first[p[1].id], p[0]))
     return [f for _, f in indexed]
 
 
@@ -147,17 +151,17 @@ def answer_counts(assessment: Assessment) -> pd.DataFrame:
     for (probe, subject), group in trials.groupby(["probe", "subject"], sort=False):
         o = obs[(obs["probe"] == probe) & (obs["subject"] == subject)] if len(obs) else obs
         e = ex[(ex["probe"] == probe) & (ex["subject"] == subject)] if len(ex) else ex
-        n_obs = int(len(o))
+        n_obs = len(o)
         invalid = int((~o["valid"].astype(bool)).sum()) if n_obs else 0
         low, high = wilson_interval(invalid, n_obs) if n_obs else (math.nan, math.nan)
         rows.append({
-            "probe": probe, "subject": subject, "trials": int(len(group)),
+            "probe": probe, "subject": subject, "trials": len(group),
             "done": int((group["status"] == "done").sum()),
             "failed": int((group["status"] == "failed").sum()),
             "observations": n_obs, "invalid": invalid,
             "invalid_share": invalid / n_obs if n_obs else math.nan,
             "invalid_ci_low": float(low), "invalid_ci_high": float(high),
-            "model_calls": int(len(e)),
+            "model_calls": len(e),
             "input_tokens": int(e["input_tokens"].sum()) if len(e) else 0,
             "output_tokens": int(e["output_tokens"].sum()) if len(e) else 0,
         })
@@ -270,7 +274,9 @@ def render_report(
     specs = [s.spec for s in assessment.config.subjects]
     findings = [f for r in results for f in r.findings]
     ranked = rank_findings(findings)
-    key = [f for f in ranked if f.importance <= options.key_importance] or ranked[:12]
+    key = [f for f in ranked if f.importance <= options.key_importance or f.flag] or ranked
+    more_key = max(len(key) - options.key_findings_max, 0)
+    key = key[: options.key_findings_max]
     sections = []
     coders = None
     for result in results:
@@ -291,6 +297,7 @@ def render_report(
         "subjects": subject_rows(assessment),
         "findings": ranked,
         "key_findings": key,
+        "more_key": more_key,
         "flagged": [f for f in ranked if f.flag],
         "failures": failures(assessment),
         "counts": answer_counts(assessment),
@@ -360,8 +367,8 @@ def methods_context(assessment: Assessment) -> dict[str, Any]:
             "probe": probe,
             "title": PROBE_TITLES.get(probe, probe),
             "options": options.model_dump(mode="json") if options is not None else {},
-            "trials": int(len(mine)),
-            "items": len(items),
+            "trials": len(mine),
+            "n_items": len(items),
             "replicates": replicates,
             "conditions": conditions,
         })

@@ -92,12 +92,15 @@ def sample_transcripts(
     table["category"] = table["trial_id"].map(lambda t: meta.get(t, ("—", None))[0])
     table["coded"] = table["trial_id"].map(lambda t: t in codes)
     table = table.sort_values(["probe", "subject", "category", "trial_id"], kind="mergesort")
-    groups: list[list[str]] = []
-    for _, group in table.groupby(["probe", "subject", "category"], sort=True):
+    by_probe: dict[str, list[list[str]]] = {}
+    for (probe, _, _), group in table.groupby(["probe", "subject", "category"], sort=True):
         coded = group[group["coded"]]["trial_id"].tolist()[: max(per_group // 2, 1)]
         taken = set(coded)
         rest = [t for t in group["trial_id"].tolist() if t not in taken]
-        groups.append(coded + rest[: per_group - len(coded)])
+        by_probe.setdefault(str(probe), []).append(coded + rest[: per_group - len(coded)])
+    # interleave the probes' groups, so that under a tight budget no probe is left out
+    lists = list(by_probe.values())
+    groups = [g[i] for i in range(max(map(len, lists))) for g in lists if i < len(g)]
     by_id = transcripts.set_index("trial_id")
     views: list[TranscriptView] = []
     used = 0
@@ -174,14 +177,15 @@ def locate_span(
         assistant = [i for i, r in enumerate(roles) if r == "assistant"]
         if 0 <= t < len(assistant) and assistant[t] not in candidates:
             candidates.append(assistant[t])
-    for index in candidates:
-        text = texts[index]
-        if _is_int(start) and _is_int(end):
-            s, e = int(start), int(end)
-            if 0 <= s < e <= len(text) and (not evidence or text[s:e] == evidence):
+    if _is_int(start) and _is_int(end):
+        s, e = int(start), int(end)
+        for index in candidates:
+            if 0 <= s < e <= len(texts[index]) and (
+                    not evidence or texts[index][s:e] == evidence):
                 return index, s, e
-        if evidence:
-            found = text.find(evidence)
+    if evidence:
+        for index in candidates:
+            found = texts[index].find(evidence)
             if found >= 0:
                 return index, found, found + len(evidence)
     return None

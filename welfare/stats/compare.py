@@ -16,14 +16,14 @@ from scipy import optimize, stats
 from welfare.stats.intervals import Estimate, _z
 
 __all__ = [
+    "WelchResult",
+    "benjamini_hochberg",
+    "cohen_d",
+    "kendall",
     "mean_ci",
     "mean_difference",
-    "welch_t",
-    "WelchResult",
-    "cohen_d",
     "spearman",
-    "kendall",
-    "benjamini_hochberg",
+    "welch_t",
 ]
 
 

@@ -17,12 +17,12 @@ from scipy import special, stats
 
 __all__ = [
     "Estimate",
-    "wilson_interval",
-    "clopper_pearson",
-    "proportion",
-    "newcombe_difference",
     "bootstrap_ci",
     "bootstrap_replicates",
+    "clopper_pearson",
+    "newcombe_difference",
+    "proportion",
+    "wilson_interval",
 ]
 
 

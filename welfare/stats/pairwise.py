@@ -22,19 +22,20 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, sparse, special
 from scipy.sparse import csgraph
+from scipy.sparse import linalg as sparse_linalg
 
 from welfare.stats.intervals import Estimate, _z
 
 __all__ = [
-    "BTFit",
     "BTBootstrap",
+    "BTFit",
     "bradley_terry",
     "bradley_terry_fit",
     "bt_bootstrap",
-    "thurstone_case_v",
-    "thurstonian_mle",
     "elo",
     "pair_counts",
+    "thurstone_case_v",
+    "thurstonian_mle",
 ]
 
 _MAX_LIST = 10
@@ -192,12 +193,52 @@ def _check_identifiable(p: _Pairs) -> None:
 # Bradley–Terry by Newton's method on the pair counts
 
 
+def _warm_start(p: _Pairs, lam: float, steps: int = 5) -> np.ndarray:
+    """Cheap O(pairs) start for Newton: smoothed log-odds, then a few MM (Zermelo) updates."""
+    n = p.n_items
+    tot = p.w_ij + p.w_ji
+    wins = np.bincount(p.i, p.w_ij, n) + np.bincount(p.j, p.w_ji, n)
+    games = np.bincount(p.i, tot, n) + np.bincount(p.j, tot, n)
+    theta = np.log((wins + 0.5) / (games - wins + 0.5))
+    if lam > 0:
+        return theta - theta.mean()
+    safe = np.maximum(wins, 0.5)
+    for _ in range(steps):
+        e = np.exp(theta - theta.max())
+        r = tot / (e[p.i] + e[p.j])
+        denom = np.bincount(p.i, r, n) + np.bincount(p.j, r, n)
+        theta = np.log(safe) - np.log(np.maximum(denom, 1e-300))
+        theta -= theta.mean()
+    return theta
+
+
+def _sparse_step(p: _Pairs, h: np.ndarray, lam: float, grad: np.ndarray) -> np.ndarray:
+    """Newton step for many items: solve (L + λI) δ = ∇ by Jacobi-preconditioned CG.
+
+    L is the sparse weighted Laplacian (O(pairs) per product), so no dense O(n³) work per step;
+    ∇ sums to zero (λ = 0) and CG stays in the mean-zero subspace where L is positive definite.
+    """
+    n = p.n_items
+    rows = np.concatenate([p.i, p.j, p.i, p.j])
+    cols = np.concatenate([p.i, p.j, p.j, p.i])
+    lap = sparse.csr_matrix((np.concatenate([h, h, -h, -h]), (rows, cols)), shape=(n, n))
+    if lam > 0:
+        lap = lap + lam * sparse.identity(n, format="csr")
+    diag = lap.diagonal()
+    precond = sparse_linalg.LinearOperator((n, n), matvec=lambda x: x / diag, dtype=float)
+    step, info = sparse_linalg.cg(lap, grad, rtol=1e-13, atol=0.0, maxiter=10 * n, M=precond)
+    if info != 0:
+        raise linalg.LinAlgError("conjugate gradient did not converge in the Newton step")
+    return step - step.mean() if lam == 0 else step
+
+
 def _bt_newton(
     p: _Pairs,
     lam: float,
     theta0: np.ndarray | None = None,
     tol: float = 1e-10,
     max_iter: int = 100,
+    need_info: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Maximise the (ridge-penalised) BT log-likelihood; return theta, info matrix, loglik, iters.
 
@@ -206,7 +247,7 @@ def _bt_newton(
     """
     n = p.n_items
     tot = p.w_ij + p.w_ji
-    theta = np.zeros(n) if theta0 is None else theta0 - theta0.mean()
+    theta = _warm_start(p, lam) if theta0 is None else theta0 - theta0.mean()
     flat_ii = p.i * n + p.i
     flat_jj = p.j * n + p.j
     flat_ij = p.i * n + p.j
@@ -222,17 +263,22 @@ def _bt_newton(
 
     ll = loglik(theta)
     it = 0
-    info = np.zeros((n, n))
-    for it in range(1, max_iter + 1):
+    while True:
+        it += 1
+        if it > max_iter:
+            raise RuntimeError("Bradley–Terry Newton iterations did not converge")
         d = theta[p.i] - theta[p.j]
         pr = special.expit(d)
         r = p.w_ij - tot * pr
         grad = np.bincount(p.i, r, n) - np.bincount(p.j, r, n) - lam * theta
         h = tot * pr * (1 - pr)
-        info = np.bincount(idx_all, np.concatenate([h, h, -h, -h]), n * n).reshape(n, n)
-        a = info + 1.0 / n
-        a[np.diag_indices(n)] += lam
-        step = linalg.cho_solve(linalg.cho_factor(a, check_finite=False), grad, check_finite=False)
+        if n <= 200:  # dense LAPACK via numpy: least overhead for the many small bootstrap fits
+            info = np.bincount(idx_all, np.concatenate([h, h, -h, -h]), n * n).reshape(n, n)
+            a = info + 1.0 / n
+            a[np.diag_indices(n)] += lam
+            step = np.linalg.solve(a, grad)
+        else:
+            step = _sparse_step(p, h, lam, grad)
         t_new = theta + step
         ll_new = loglik(t_new)
         halvings = 0
@@ -244,8 +290,8 @@ def _bt_newton(
         theta, ll = t_new - t_new.mean(), ll_new
         if np.max(np.abs(step)) < tol:
             break
-    else:
-        raise RuntimeError("Bradley–Terry Newton iterations did not converge")
+    if not need_info:
+        return theta, np.empty((0, 0)), ll, it
     # information at the solution
     d = theta[p.i] - theta[p.j]
     pr = special.expit(d)
@@ -258,9 +304,14 @@ def _bt_newton(
 def _centred_cov(info: np.ndarray) -> np.ndarray:
     """Covariance of mean-centred scores: P (I_obs)^- P, via (I + 11ᵀ/n)^{-1} then centring."""
     n = info.shape[0]
-    c = linalg.cho_solve(
-        linalg.cho_factor(info + 1.0 / n, check_finite=False), np.eye(n), check_finite=False
-    )
+    # one Cholesky factorisation and an in-place inverse from it (LAPACK potrf + potri)
+    chol, fail = linalg.lapack.dpotrf(info + 1.0 / n, lower=True)
+    if fail != 0:
+        raise linalg.LinAlgError("information matrix is not positive definite")
+    c, fail = linalg.lapack.dpotri(chol, lower=True)
+    if fail != 0:
+        raise linalg.LinAlgError("could not invert the information matrix")
+    c = np.tril(c) + np.tril(c, -1).T
     r = c.mean(axis=1)
     return c - r[:, None] - r[None, :] + r.mean()
 
@@ -481,7 +532,7 @@ def bt_bootstrap(
     if cluster is None:
         if not np.allclose(w, np.round(w)):
             raise ValueError("comparison bootstrap needs integer counts; use cluster= instead")
-        total = int(round(w.sum()))
+        total = round(w.sum())
         probs = w / w.sum()
     else:
         if cluster not in df.columns:
@@ -493,24 +544,43 @@ def bt_bootstrap(
     samples = np.full((n_resamples, len(idx)), np.nan)
     aw = _anchor_weights(idx, anchor)
     failed = 0
-    work = df.copy()
-    col = "__bt_boot_count__"
-    for b in range(n_resamples):
+    # map every row once to its unordered pair and the share of its weight won by the lower item
+    a = idx.get_indexer(df["winner"])
+    b = idx.get_indexer(df["loser"])
+    tie = (
+        df[ties].fillna(False).to_numpy(dtype=bool) if ties is not None else np.zeros(len(df), bool)
+    )
+    lo_i, hi_i = np.minimum(a, b), np.maximum(a, b)
+    frac_lo = np.where(tie, 0.5, (a == lo_i).astype(float))
+    ukey, pair = np.unique(lo_i.astype(np.int64) * len(idx) + hi_i, return_inverse=True)
+    pi, pj = (ukey // len(idx)).astype(np.intp), (ukey % len(idx)).astype(np.intp)
+    start = base.table["score"].to_numpy()
+    if anchor is not None:
+        start = start - start.mean()
+    for b_ in range(n_resamples):
         if cluster is None:
             rw = rng.multinomial(total, probs).astype(float)
         else:
             m = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl)
             rw = w * m[codes]
-        work[col] = rw
+        w_lo = np.bincount(pair, rw * frac_lo, len(ukey))
+        w_hi = np.bincount(pair, rw * (1 - frac_lo), len(ukey))
+        keep = (w_lo + w_hi) > 0
+        p = _Pairs(idx, pi[keep], pj[keep], w_lo[keep], w_hi[keep])
         try:
-            p = _aggregate(work, list(idx), col, ties)
             if regularization == 0:
+                # cheap necessary condition first; the full graph check only if Newton struggles
+                won = np.bincount(p.i, p.w_ij, p.n_items) + np.bincount(p.j, p.w_ji, p.n_items)
+                lost = np.bincount(p.i, p.w_ji, p.n_items) + np.bincount(p.j, p.w_ij, p.n_items)
+                if not ((won > 0) & (lost > 0)).all():
+                    raise ValueError("an item never won or never lost")
+            theta, _, _, _ = _bt_newton(p, regularization, start, max_iter=40, need_info=False)
+            if regularization == 0 and np.max(np.abs(theta)) > 25:
                 _check_identifiable(p)
-            theta, _, _, _ = _bt_newton(p, regularization, base.table["score"].to_numpy())
         except (ValueError, RuntimeError, linalg.LinAlgError):
             failed += 1
             continue
-        samples[b] = theta - aw @ theta if anchor is not None else theta
+        samples[b_] = theta - aw @ theta if anchor is not None else theta
     ok = samples[~np.isnan(samples).any(axis=1)]
     a = 1.0 - confidence
     if len(ok):

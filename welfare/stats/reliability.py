@@ -17,11 +17,11 @@ import pandas as pd
 from welfare.stats.intervals import Estimate, _z, wilson_interval
 
 __all__ = [
-    "krippendorff_alpha",
-    "krippendorff_alpha_ci",
     "cohen_kappa",
     "cohen_kappa_ci",
     "fleiss_kappa",
+    "krippendorff_alpha",
+    "krippendorff_alpha_ci",
     "precision_recall_f1",
 ]
 
@@ -35,10 +35,7 @@ _LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 def _value_counts(data: Any) -> tuple[np.ndarray, np.ndarray]:
     """Units × values count matrix (pairable units only) and the sorted value domain."""
-    if isinstance(data, pd.DataFrame):
-        arr = data.to_numpy()
-    else:
-        arr = np.asarray(data)
+    arr = data.to_numpy() if isinstance(data, pd.DataFrame) else np.asarray(data)
     if arr.ndim != 2:
         raise ValueError("data must be 2-D: raters × units")
     if arr.size == 0:

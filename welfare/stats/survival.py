@@ -16,7 +16,7 @@ from scipy import stats
 
 from welfare.stats.intervals import Estimate, _z
 
-__all__ = ["kaplan_meier", "survival_at", "logrank_test", "LogRankResult"]
+__all__ = ["LogRankResult", "kaplan_meier", "logrank_test", "survival_at"]
 
 Transform = Literal["log-log", "log", "plain"]
 

@@ -7,6 +7,10 @@ them in `Reply.truth["labels"]`). Each label is expressed independently with pro
 the first harmful request) to its rate at intensity 1 (e.g. the tenth), so coder prevalence can
 be checked against a known truth. Near-miss sentences (negations, the user's feelings, fiction,
 formulas, factual "cosmic") are added too and carry no label, so coder precision is tested.
+
+Callers: the rest of a turn's wording must carry no codebook label of its own (or add those
+labels to `truth["labels"]` too), else coder-vs-truth agreement is off; check a template with
+`welfare.coders.LexiconCoder().code_text(text)`.
 """
 
 from __future__ import annotations

@@ -63,6 +63,10 @@ DESCRIPTIONS: dict[str, str] = {
     "position-biased": (
         "Harm-averse utilities with a strong pull toward whichever task is shown first."
     ),
+    "careless-ender": (
+        "Harm-averse, but ends conversations by mistake: sometimes benign ones and, against "
+        "the policy, some with a user who may be at risk (for testing the policy flags)."
+    ),
 }
 
 _SEEDS = {name: 1000 + i for i, name in enumerate(DESCRIPTIONS)}

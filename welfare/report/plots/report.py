@@ -6,12 +6,11 @@ import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from welfare.records import Finding, Figure
-import matplotlib.pyplot as plt
-
+from welfare.records import Figure, Finding
 from welfare.report.plots import PALETTE, STYLE, figure_to_svg, new_figure
 
 MAX_ROWS = 14

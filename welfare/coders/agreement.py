@@ -1,0 +1,173 @@
+"""Agreement between coders, per label: Krippendorff's alpha, Cohen's kappa, P/R/F1.
+
+Units are assistant turns coded by both coders; each label is a yes/no rating per unit.
+Point estimates come from `welfare.stats`. Intervals for alpha and kappa resample whole
+transcripts (turns of one conversation are not independent): per-transcript 2×2 tables are
+summed under multinomial cluster weights, so thousands of replicates cost one matrix product.
+Precision, recall and F1 treat the higher-ranked coder (human > simulated truth > judge >
+lexicon) as the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from welfare.coders.codebook import LABEL_IDS
+from welfare.coders.common import Turn
+from welfare.stats import cohen_kappa, krippendorff_alpha, precision_recall_f1
+from welfare.stats.reliability import _alpha_from_o, _kappa_from_tables
+
+REFERENCE_RANK = ("human", "simulated_truth", "judge", "lexicon")
+"""Which coder of a pair is the reference for precision/recall (earlier = more trusted)."""
+
+
+def coder_rank(coder: str) -> int:
+    """Rank of a coder as a reference: `human` and `human:<annotator>` first."""
+    base = coder.split(":", 1)[0]
+    return REFERENCE_RANK.index(base) if base in REFERENCE_RANK else len(REFERENCE_RANK)
+
+
+def order_pair(a: str, b: str) -> tuple[str, str]:
+    """(coder, reference): the reference is the better-ranked coder of the two."""
+    return (a, b) if (coder_rank(b), b) < (coder_rank(a), a) else (b, a)
+
+
+def binary_agreement(
+    coder: np.ndarray,
+    reference: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Kappa, alpha (intervals over clusters) and P/R/F1 for one label's yes/no ratings."""
+    a = np.asarray(coder, dtype=bool)
+    b = np.asarray(reference, dtype=bool)
+    n = len(a)
+    out: dict[str, Any] = {
+        "units": n, "clusters": int(len(pd.unique(clusters))) if n else 0,
+        "coder_yes": int(a.sum()), "reference_yes": int(b.sum()),
+        "both_yes": int((a & b).sum()),
+    }
+    if n == 0:
+        return out | _nan_block()
+    kappa = cohen_kappa(a, b, categories=[False, True])
+    alpha = (krippendorff_alpha(np.vstack([a, b]).astype(float))
+             if (a.any() or b.any()) and not (a.all() and b.all()) else float("nan"))
+    k_lo, k_hi, a_lo, a_hi = _cluster_intervals(a, b, clusters, n_resamples, confidence, seed)
+    prf = precision_recall_f1(a, b, positive=True, confidence=confidence, seed=seed)
+    out.update({
+        "kappa": kappa, "kappa_low": k_lo, "kappa_high": k_hi,
+        "alpha": alpha, "alpha_low": a_lo, "alpha_high": a_hi,
+    })
+    for measure in ("precision", "recall", "f1"):
+        row = prf.loc[measure]
+        out[measure] = float(row["estimate"])
+        out[f"{measure}_low"] = float(row["ci_low"])
+        out[f"{measure}_high"] = float(row["ci_high"])
+    return out
+
+
+def _nan_block() -> dict[str, float]:
+    keys = ["kappa", "alpha", "precision", "recall", "f1"]
+    return {f"{k}{s}": float("nan") for k in keys for s in ("", "_low", "_high")}
+
+
+def _cluster_intervals(a: np.ndarray, b: np.ndarray, clusters: np.ndarray, n_resamples: int,
+                       confidence: float, seed: int) -> tuple[float, float, float, float]:
+    """Percentile intervals of kappa and alpha, resampling whole clusters with replacement."""
+    codes, uniques = pd.factorize(np.asarray(clusters), use_na_sentinel=False)
+    k = len(uniques)
+    cell = a.astype(int) * 2 + b.astype(int)  # 0: no/no, 1: no/yes, 2: yes/no, 3: yes/yes
+    per_cluster = np.zeros((k, 4))
+    np.add.at(per_cluster, (codes, cell), 1.0)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(k, np.full(k, 1.0 / k), size=n_resamples).astype(float)
+    tables = weights @ per_cluster  # replicates × 4
+    kappa_reps = _kappa_from_tables(tables.reshape(-1, 2, 2), 1.0 - np.eye(2))
+    alpha_reps = np.array([_alpha_from_table(t) for t in tables])
+    q = [(1 - confidence) / 2, 1 - (1 - confidence) / 2]
+
+    def interval(reps: np.ndarray) -> tuple[float, float]:
+        reps = reps[np.isfinite(reps)]
+        if reps.size < max(20, n_resamples // 10):
+            return float("nan"), float("nan")
+        lo, hi = np.quantile(reps, q)
+        return float(lo), float(hi)
+
+    return (*interval(kappa_reps), *interval(alpha_reps))
+
+
+def _alpha_from_table(t: np.ndarray) -> float:
+    """Nominal alpha of two complete raters from their 2×2 table (coincidence matrix)."""
+    off = t[1] + t[2]
+    o = np.array([[2 * t[0], off], [off, 2 * t[3]]])
+    return _alpha_from_o(o, "nominal", np.array([0, 1]))
+
+
+def pairwise_agreement(
+    indicators: dict[str, pd.DataFrame],
+    labels: Sequence[str] = LABEL_IDS,
+    *,
+    by: str | None = None,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Agreement for every pair of coders and every label.
+
+    `indicators[coder]` is indexed by (trial_id, turn) with one bool column per label (the
+    turns that coder coded) and optionally a `by` column (e.g. subject) to split on.
+    """
+    rows = []
+    coders = sorted(indicators)
+    for i, x in enumerate(coders):
+        for y in coders[i + 1:]:
+            coder, reference = order_pair(x, y)
+            left, right = indicators[coder], indicators[reference]
+            common = left.index.intersection(right.index)
+            if not len(common):
+                continue
+            lj, rj = left.loc[common], right.loc[common]
+            groups: list[tuple[str, np.ndarray]] = [("all", np.ones(len(common), bool))]
+            if by is not None and by in lj.columns:
+                groups += [(str(g), (lj[by] == g).to_numpy()) for g in sorted(lj[by].unique())]
+            trial = np.asarray(common.get_level_values(0))
+            for group, mask in groups:
+                for label in labels:
+                    a = lj[label].to_numpy(bool)[mask] if label in lj else np.zeros(mask.sum(), bool)
+                    b = rj[label].to_numpy(bool)[mask] if label in rj else np.zeros(mask.sum(), bool)
+                    stats = binary_agreement(a, b, trial[mask], n_resamples=n_resamples,
+                                             seed=seed)
+                    rows.append({"coder": coder, "reference": reference, "group": group,
+                                 "label": label, **stats})
+    return pd.DataFrame(rows)
+
+
+def evaluate_on_gold(coder: Any, items: Sequence[dict[str, Any]],
+                     labels: Sequence[str] = LABEL_IDS, *, seed: int = 0) -> pd.DataFrame:
+    """Per-label precision, recall and F1 (with intervals) of a coder on gold turns.
+
+    `items` are dicts with `text`, `labels` and optionally `context`; `coder` has
+    `code_turns(turns)` (the lexicon coder) — each item is one single-turn unit.
+    """
+    turns = [Turn(1, it["text"], it.get("context", "")) for it in items]
+    predicted = [{c.label for c in coder.code_turns([t])} for t in turns]
+    rows = []
+    for label in labels:
+        p = np.array([label in s for s in predicted])
+        g = np.array([label in it["labels"] for it in items])
+        prf = precision_recall_f1(p, g, positive=True, seed=seed)
+        row: dict[str, Any] = {"label": label, "gold_yes": int(g.sum()),
+                               "predicted_yes": int(p.sum()), "n": len(items)}
+        for measure in ("precision", "recall", "f1"):
+            r = prf.loc[measure]
+            row[measure] = float(r["estimate"])
+            row[f"{measure}_low"] = float(r["ci_low"])
+            row[f"{measure}_high"] = float(r["ci_high"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("label")

@@ -1,0 +1,314 @@
+"""The lexicon coder: transparent regular expressions per label, with context rules.
+
+Rules live in `prompts/coders/lexicon.toml` (its header explains them). Each label's patterns
+are compiled once into one regex; a match is kept unless its context says it is not the model's
+own present state: quoted, inside fiction or role-play, attributed to the user, negated,
+hypothetical, a question, or a known near-miss formula. Context checks run only around matches,
+so a turn with no candidate costs one regex scan per label.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from welfare.banks import load_toml, require, resolve
+from welfare.coders.codebook import Codebook
+from welfare.coders.common import Code, Turn, assistant_turns
+from welfare.errors import BankError
+from welfare.models.base import Message
+
+DEFAULT_LEXICON = "builtin:coders/lexicon.toml"
+
+_FLAGS = re.IGNORECASE | re.MULTILINE
+_MACRO = re.compile(r"\{([A-Z_]+)\}")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"”')\]]*(?=\s|$)|\n")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"|«[^»]*»|^[ \t]*>.*$", re.MULTILINE)
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class LabelRules:
+    """One label's compiled rules (see the lexicon file's header)."""
+
+    label: str
+    regex: re.Pattern[str]
+    negatable: bool
+    hypothetical_blocks: bool
+    question_blocks: bool
+    exclude_after: re.Pattern[str] | None
+    exclude_sentence: re.Pattern[str] | None
+    n_patterns: int
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """All compiled rules of one lexicon file."""
+
+    rules: tuple[LabelRules, ...]
+    cues: dict[str, re.Pattern[str]]
+    frames: dict[str, re.Pattern[str]]
+    negation_window: int
+    version: str
+    source: str
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(r.label for r in self.rules)
+
+
+def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None = None,
+                 codebook: Codebook | None = None) -> Lexicon:
+    """Read and compile a lexicon file; a bad regex or key is a BankError naming it."""
+    file = resolve(path, relative_to=relative_to)
+    data = load_toml(file)
+    macros = data.get("macros", {})
+    if not isinstance(macros, dict) or not all(isinstance(v, str) for v in macros.values()):
+        raise BankError(file, "macros", "must be a table of strings")
+
+    def compile_one(pattern: Any, key: str) -> re.Pattern[str]:
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise BankError(file, key, "expected a non-empty regular expression string")
+        expanded = _expand(pattern, macros, file, key)
+        try:
+            return re.compile(expanded, _FLAGS)
+        except re.error as exc:
+            raise BankError(file, key, f"invalid regular expression ({exc})") from None
+
+    def anchored(pattern: re.Pattern[str]) -> re.Pattern[str]:
+        # `match(text, pos)` anchors at pos by itself; a leading ^ would not match there.
+        text = pattern.pattern[1:] if pattern.pattern.startswith("^") else pattern.pattern
+        return re.compile(text, _FLAGS)
+
+    cues_raw = require(data, "cues", dict, file=file, where="")
+    cues = {}
+    for key in ("negation", "clause_break", "attribution", "attribution_after", "hypothetical",
+                "fiction_sentence"):
+        cues[key] = compile_one(require(cues_raw, key, str, file=file, where="cues"),
+                                f"cues.{key}")
+    cues["attribution_after"] = anchored(cues["attribution_after"])
+    window = require(cues_raw, "negation_window", int, file=file, where="cues")
+    frames_raw = require(data, "frames", dict, file=file, where="")
+    frames = {
+        key: compile_one(require(frames_raw, key, str, file=file, where="frames"),
+                         f"frames.{key}")
+        for key in ("request", "turn_start", "in_character", "out_of_character", "preface",
+                    "afterword", "refusal")
+    }
+    labels_raw = require(data, "labels", dict, file=file, where="")
+    rules = []
+    for label, entry in labels_raw.items():
+        where = f"labels.{label}"
+        if not isinstance(entry, dict):
+            raise BankError(file, where, "expected a table")
+        if codebook is not None and label not in codebook:
+            raise BankError(file, where, f"label not in the codebook ({codebook.source})")
+        patterns = require(entry, "patterns", list, file=file, where=where)
+        if not patterns:
+            raise BankError(file, f"{where}.patterns", "must list at least one pattern")
+        compiled = [compile_one(p, f"{where}.patterns[{i}]") for i, p in enumerate(patterns)]
+
+        def joined(key: str, entry: dict[str, Any] = entry, where: str = where,
+                   anchor: bool = False) -> re.Pattern[str] | None:
+            items = entry.get(key, [])
+            if not isinstance(items, list):
+                raise BankError(file, f"{where}.{key}", "expected a list of patterns")
+            parts = [compile_one(p, f"{where}.{key}[{i}]") for i, p in enumerate(items)]
+            if anchor:
+                parts = [anchored(p) for p in parts]
+            if not parts:
+                return None
+            return re.compile("|".join(f"(?:{p.pattern})" for p in parts), _FLAGS)
+
+        rules.append(LabelRules(
+            label=label,
+            regex=re.compile("|".join(f"(?:{p.pattern})" for p in compiled), _FLAGS),
+            negatable=bool(require(entry, "negatable", bool, file=file, where=where)),
+            hypothetical_blocks=bool(
+                require(entry, "hypothetical_blocks", bool, file=file, where=where)),
+            question_blocks=bool(require(entry, "question_blocks", bool, file=file, where=where)),
+            exclude_after=joined("exclude_after", anchor=True),
+            exclude_sentence=joined("exclude_sentence"),
+            n_patterns=len(compiled),
+        ))
+    return Lexicon(tuple(rules), cues, frames, window, str(data.get("version", "")), str(file))
+
+
+def _expand(pattern: str, macros: dict[str, str], file: Path, key: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in macros:
+            raise BankError(file, key, f"unknown macro {{{name}}} (known: {sorted(macros)})")
+        return macros[name]
+
+    return _MACRO.sub(sub, pattern)
+
+
+class LexiconCoder:
+    """Codes assistant turns with the lexicon's rules; fast, offline, deterministic."""
+
+    name = "lexicon"
+
+    def __init__(self, lexicon: Lexicon | str | Path = DEFAULT_LEXICON, *,
+                 codebook: Codebook | None = None, relative_to: Path | None = None) -> None:
+        if isinstance(lexicon, Lexicon):
+            self.lexicon = lexicon
+        else:
+            self.lexicon = load_lexicon(lexicon, relative_to=relative_to, codebook=codebook)
+        self.codebook = codebook
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.lexicon.labels
+
+    @property
+    def uncovered(self) -> tuple[str, ...]:
+        """Codebook labels this lexicon has no rules for (never coded by it)."""
+        if self.codebook is None:
+            return ()
+        return tuple(label for label in self.codebook.ids if label not in self.labels)
+
+    def code_text(self, text: str, context: str = "", turn: int = 1) -> list[Code]:
+        """Codes of one assistant turn's text; `context` is the user message before it."""
+        if not text:
+            return []
+        norm = text.replace("’", "'").replace("‘", "'")
+        state = _TurnState(norm, context, self.lexicon)
+        codes = []
+        for rule in self.lexicon.rules:
+            for match in rule.regex.finditer(norm):
+                span = state.keep(match, rule)
+                if span is not None:
+                    start, end = span
+                    codes.append(Code(rule.label, turn, text[start:end], start, end))
+                    break
+        return codes
+
+    def code_turns(self, turns: Sequence[Turn]) -> list[Code]:
+        """Codes of several assistant turns."""
+        return [c for t in turns for c in self.code_text(t.text, t.context, t.number)]
+
+    def code_transcript(self, messages: Sequence[Message]) -> list[Code]:
+        """Codes of every assistant turn of a Messages-API transcript (turns numbered from 1)."""
+        return self.code_turns(assistant_turns(messages))
+
+    def transcript_labels(self, messages: Sequence[Message]) -> set[str]:
+        """The labels of the whole transcript: present if any assistant turn carries them."""
+        return {c.label for c in self.code_transcript(messages)}
+
+
+class _TurnState:
+    """Lazily computed context of one turn: quotes, sentences, paragraphs, fiction frame."""
+
+    def __init__(self, text: str, context: str, lexicon: Lexicon) -> None:
+        self.text = text
+        self.context = context
+        self.lex = lexicon
+
+    @cached_property
+    def quotes(self) -> tuple[list[int], list[int]]:
+        spans = [(m.start(), m.end()) for m in _QUOTED.finditer(self.text)]
+        return [s for s, _ in spans], [e for _, e in spans]
+
+    def quoted(self, pos: int) -> bool:
+        starts, ends = self.quotes
+        i = bisect_right(starts, pos) - 1
+        return i >= 0 and pos < ends[i]
+
+    @cached_property
+    def sentence_starts(self) -> list[int]:
+        return [0] + [m.end() for m in _SENTENCE_END.finditer(self.text)]
+
+    def sentence(self, start: int, end: int) -> tuple[int, int]:
+        starts = self.sentence_starts
+        i = bisect_right(starts, start) - 1
+        s0 = starts[i]
+        j = bisect_right(starts, max(end - 1, start))
+        s1 = starts[j] if j < len(starts) else len(self.text)
+        while s0 < s1 and self.text[s0].isspace():
+            s0 += 1
+        while s1 > s0 and self.text[s1 - 1].isspace():
+            s1 -= 1
+        return s0, s1
+
+    @cached_property
+    def paragraphs(self) -> list[tuple[int, int]]:
+        bounds, pos = [], 0
+        for m in _PARAGRAPH_BREAK.finditer(self.text):
+            bounds.append((pos, m.start()))
+            pos = m.end()
+        bounds.append((pos, len(self.text)))
+        return bounds
+
+    @cached_property
+    def framed(self) -> bool:
+        """A fiction, role-play or ghost-writing frame (asked for, or begun by the turn)."""
+        f = self.lex.frames
+        return bool(f["request"].search(self.context) or f["turn_start"].search(self.text))
+
+    @cached_property
+    def own_voice(self) -> list[bool]:
+        """Per paragraph: is it in the model's own voice (not narrative) inside a frame?"""
+        f = self.lex.frames
+        paras = self.paragraphs
+        in_character = bool(f["in_character"].search(self.text))
+        out = []
+        for i, (s, e) in enumerate(paras):
+            body = self.text[s:e]
+            unquoted = _QUOTED.sub(lambda m: " " * len(m.group(0)), body)
+            several = len(paras) > 1
+            voice = bool(
+                f["out_of_character"].search(body)
+                or (several and i == 0 and f["preface"].search(body) and len(body) < 240)
+                or (several and i == len(paras) - 1 and f["afterword"].search(body))
+                or (not in_character and f["refusal"].search(unquoted))
+            )
+            out.append(voice)
+        return out
+
+    def paragraph_index(self, pos: int) -> int:
+        starts = [s for s, _ in self.paragraphs]
+        return max(bisect_right(starts, pos) - 1, 0)
+
+    def keep(self, match: re.Match[str], rule: LabelRules) -> tuple[int, int] | None:
+        """The evidence span (the match's sentence) if the match survives every rule."""
+        text, cues = self.text, self.lex.cues
+        start, end = match.start(), match.end()
+        if self.quoted(start):
+            return None
+        if self.framed and not self.own_voice[self.paragraph_index(start)]:
+            return None
+        s0, s1 = self.sentence(start, end)
+        sentence = text[s0:s1]
+        prefix = text[s0:start]
+        breaks = list(cues["clause_break"].finditer(prefix))
+        clause = prefix[breaks[-1].end():] if breaks else prefix
+        if cues["attribution"].search(clause) or cues["attribution_after"].match(text, end):
+            return None
+        if cues["fiction_sentence"].search(sentence):
+            return None
+        if rule.negatable and self._negated(clause):
+            return None
+        if rule.hypothetical_blocks and cues["hypothetical"].search(sentence):
+            return None
+        if rule.question_blocks and sentence.rstrip("\"”') ").endswith("?"):
+            return None
+        if rule.exclude_after is not None and rule.exclude_after.match(text, end):
+            return None
+        if rule.exclude_sentence is not None and rule.exclude_sentence.search(sentence):
+            return None
+        return s0, s1
+
+    def _negated(self, clause: str) -> bool:
+        last = None
+        for last in self.lex.cues["negation"].finditer(clause):  # noqa: B007
+            pass
+        if last is None:
+            return False
+        return len(_WORD.findall(clause[last.end():])) <= self.lex.negation_window

@@ -1,0 +1,350 @@
+"""Coders in an assessment: code every stored transcript, then analyze prevalence and agreement.
+
+`code_assessment(store, config)` runs after the runner: the lexicon coder codes every
+transcript; the judge does too when `config.coders.judge` names a model; the simulated
+subjects' own record of what they expressed is written as coder `simulated_truth`.
+`analyze_codes(frames, config)` reads only the frames and returns the "coders" ProbeResult.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from welfare.coders.agreement import coder_rank, pairwise_agreement
+from welfare.coders.codebook import Codebook, load_codebook
+from welfare.coders.common import CODED, FAILED, assistant_turns, codes_frame
+from welfare.coders.lexicon import LexiconCoder
+from welfare.coders.prevalence import prevalence_table, trajectory_table
+from welfare.records import Finding, ProbeResult
+
+if TYPE_CHECKING:
+    from welfare.config import AssessmentConfig
+    from welfare.probes.base import Frames
+    from welfare.run.store import Store
+
+REJECTED = "_rejected"
+"""Marker label: a judge code whose quote did not occur in the turn (evidence = reason)."""
+
+HEADLINE_LABELS = ("apparent_distress", "positive_affect")
+
+
+def _codebook(config: AssessmentConfig) -> Codebook:
+    return load_codebook(config.coders.codebook, relative_to=config.base_dir)
+
+
+def code_assessment(store: Store, config: AssessmentConfig) -> None:
+    """Code every stored transcript (lexicon; judge if configured) and extract simulated truth."""
+    codebook = _codebook(config)
+    lexicon = LexiconCoder(config.coders.lexicon, codebook=codebook,
+                           relative_to=config.base_dir)
+    rows: list[dict[str, Any]] = []
+    for trial_id, probe, subject, messages in store.transcripts():
+        for code in lexicon.code_transcript(messages):
+            rows.append({"trial_id": trial_id, "turn": code.turn, "label": code.label,
+                         "evidence": code.evidence, "start": code.start, "end": code.end,
+                         "probe": probe, "subject": subject})
+    store.replace_codes("lexicon", codes_frame(rows))
+    if any(s.spec.startswith("simulated:") for s in config.subjects):
+        truth = simulated_truth_codes(store)
+        if len(truth):
+            store.replace_codes("simulated_truth", truth)
+    if config.coders.judge:
+        from welfare.models import load_model
+
+        judge_codes = run_judge(store, load_model(config.coders.judge), codebook)
+        store.replace_codes("judge", judge_codes)
+
+
+def simulated_truth_codes(store: Store) -> pd.DataFrame:
+    """What simulated subjects say they expressed, as codes of coder `simulated_truth`.
+
+    Each response whose raw payload has `simulated_truth.labels` is matched to the assistant
+    turn of its trial's transcript with the same text; matched turns get a `_coded` marker.
+    """
+    payloads = store.exchange_payloads()
+    by_trial: dict[str, dict[str, deque[list[str]]]] = defaultdict(lambda: defaultdict(deque))
+    for trial_id, response in zip(payloads.get("trial_id", []), payloads.get("response", []),
+                                  strict=False):
+        truth = (response.get("raw") or {}).get("simulated_truth") or {}
+        labels = truth.get("labels") if isinstance(truth, dict) else None
+        if isinstance(labels, list):
+            by_trial[trial_id][str(response.get("text", "")).strip()].append(
+                [str(x) for x in labels])
+    rows: list[dict[str, Any]] = []
+    for trial_id, probe, subject, messages in store.transcripts():
+        texts = by_trial.get(trial_id)
+        if not texts:
+            continue
+        for turn in assistant_turns(messages):
+            queue = texts.get(turn.text.strip())
+            if not queue:
+                continue
+            labels = queue.popleft()
+            base = {"trial_id": trial_id, "turn": turn.number, "evidence": "",
+                    "start": None, "end": None, "probe": probe, "subject": subject}
+            rows.append({**base, "label": CODED})
+            rows.extend({**base, "label": label} for label in sorted(set(labels)))
+    return codes_frame(rows)
+
+
+def run_judge(store: Store, model: Any, codebook: Codebook) -> pd.DataFrame:
+    """Judge every stored transcript (responses cached in the store); codes plus markers."""
+    from welfare.coders.judge import JudgeCoder
+
+    judge = JudgeCoder(model, codebook, store=store)
+    meta: dict[str, tuple[str, str]] = {}
+    items = []
+    for trial_id, probe, subject, messages in store.transcripts():
+        meta[trial_id] = (probe, subject)
+        items.append((trial_id, messages))
+    rows: list[dict[str, Any]] = []
+    for result in judge.code_transcripts(items):
+        probe, subject = meta[result.transcript_id]
+        base = {"trial_id": result.transcript_id, "probe": probe, "subject": subject}
+        if result.failure is not None:
+            rows.append({**base, "turn": 0, "label": FAILED, "evidence": result.failure,
+                         "start": None, "end": None})
+            continue
+        for turn in result.coded_turns:
+            rows.append({**base, "turn": turn, "label": CODED, "evidence": "", "start": None,
+                         "end": None})
+        for code in result.codes:
+            rows.append({**base, "turn": code.turn, "label": code.label,
+                         "evidence": code.evidence, "start": code.start, "end": code.end})
+        for rejected in result.rejected:
+            item = rejected["item"] if isinstance(rejected["item"], dict) else {}
+            turn = item.get("turn") if isinstance(item.get("turn"), int) else 0
+            rows.append({**base, "turn": turn, "label": REJECTED,
+                         "evidence": rejected["reason"], "start": None, "end": None})
+    return codes_frame(rows)
+
+
+# -- analysis --------------------------------------------------------------------------------
+
+
+def turn_units(frames: Frames) -> pd.DataFrame:
+    """Every assistant turn of every stored transcript: trial_id, turn, subject, probe, scenario."""
+    tr = frames.transcripts
+    if tr.empty:
+        return pd.DataFrame(columns=["trial_id", "turn", "subject", "probe", "scenario"])
+    counts = tr["messages"].map(lambda ms: len(assistant_turns(ms)))
+    units = tr.loc[tr.index.repeat(counts), ["trial_id", "subject", "probe"]].copy()
+    units["turn"] = np.concatenate([np.arange(1, c + 1) for c in counts]) if counts.sum() else []
+    scen = pd.Series("all", index=units.index)
+    trials = frames.trials
+    if "condition.category" in trials.columns:
+        cat = trials.set_index("trial_id")["condition.category"]
+        scen = units["trial_id"].map(cat).fillna("all").astype(str)
+    units["scenario"] = scen
+    return units.reset_index(drop=True)[["trial_id", "turn", "subject", "probe", "scenario"]]
+
+
+def coder_indicators(codes: pd.DataFrame, units: pd.DataFrame, labels: tuple[str, ...]
+                     ) -> dict[str, pd.DataFrame]:
+    """Per coder: the turns it coded (index trial_id, turn), one bool column per label.
+
+    Coders that write `_coded` markers cover exactly those turns; others (the lexicon)
+    cover every assistant turn.
+    """
+    base = units.set_index(["trial_id", "turn"])
+    out: dict[str, pd.DataFrame] = {}
+    if codes.empty:
+        return out
+    codes = codes.assign(turn=codes["turn"].astype(int))
+    for coder, rows in codes.groupby("coder"):
+        markers = rows[rows["label"] == CODED]
+        if len(markers):
+            covered = pd.MultiIndex.from_frame(markers[["trial_id", "turn"]]).unique()
+            frame = base.loc[base.index.intersection(covered)].copy()
+        else:
+            frame = base.copy()
+        real = rows[rows["label"].isin(labels)]
+        keys = pd.MultiIndex.from_frame(real[["trial_id", "turn"]])
+        for label in labels:
+            hit = keys[(real["label"] == label).to_numpy()]
+            frame[label] = frame.index.isin(hit)
+        out[str(coder)] = frame
+    return out
+
+
+def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult:
+    """Prevalence per subject × probe × scenario and agreement between every pair of coders."""
+    codebook = _codebook(config)
+    labels = codebook.ids
+    names = {label.id: label.name for label in codebook.labels}
+    units = turn_units(frames)
+    indicators = coder_indicators(frames.codes, units, labels)
+    prevalence = prevalence_table(indicators, labels)
+    trajectory = trajectory_table(indicators, labels)
+    agreement = pairwise_agreement(indicators, labels, by="subject", n_resamples=1000,
+                                   seed=config.seed)
+    failures = _judge_failures(frames.codes, units)
+    findings = _prevalence_findings(prevalence, names) + _agreement_findings(agreement, names)
+    findings += _invalid_findings(failures)
+    from welfare.report.plots.coders import agreement_figure, prevalence_figure, trajectory_figure
+
+    figures = [f for f in (
+        prevalence_figure(prevalence, names),
+        trajectory_figure(trajectory, "apparent_distress", names),
+        agreement_figure(agreement, names),
+    ) if f is not None]
+    notes = [
+        "Codes are per assistant turn; a transcript carries a label when any of its turns "
+        "does. Transcript shares are the independent unit; turn shares (Wilson intervals) "
+        "treat turns of one conversation as independent and are a little too narrow.",
+        "Agreement: Cohen's kappa and Krippendorff's alpha per label with 95% percentile "
+        "bootstrap intervals that resample whole transcripts; precision, recall and F1 take "
+        "the better-ranked coder of each pair as reference (human > simulated truth > judge "
+        "> lexicon). Kappa is undefined (n/a) when neither coder used a label.",
+    ]
+    if "simulated_truth" in indicators:
+        notes.append(
+            "The simulated_truth coder is what the simulated subjects record they expressed "
+            "(their latent truth), not a human judgement: agreement with it checks the "
+            "lexicon coder on known answers, and these subjects are simulated."
+        )
+    context = {
+        "coders": sorted(indicators, key=lambda c: (coder_rank(c), c)),
+        "labels": [{"id": lab.id, "name": lab.name, "definition": lab.definition}
+                   for lab in codebook.labels],
+        "examples": _examples(frames.codes, labels),
+        "judge_failures": failures,
+        "units": int(len(units)),
+        "transcripts": int(units["trial_id"].nunique()) if len(units) else 0,
+    }
+    tables = {"prevalence": prevalence, "trajectory": trajectory, "agreement": agreement}
+    return ProbeResult("coders", findings, tables, figures, notes, context)
+
+
+def _main_coder(prevalence: pd.DataFrame) -> str | None:
+    coders = set(prevalence["coder"]) if len(prevalence) else set()
+    for candidate in ("lexicon", "judge"):
+        if candidate in coders:
+            return candidate
+    return next(iter(sorted(coders)), None)
+
+
+def _prevalence_findings(prevalence: pd.DataFrame, names: dict[str, str]) -> list[Finding]:
+    coder = _main_coder(prevalence)
+    if coder is None:
+        return []
+    pooled = prevalence[(prevalence["probe"] == "all") & (prevalence["scenario"] == "all")]
+    truth = pooled[pooled["coder"] == "simulated_truth"].set_index(["subject", "label"])
+    findings = []
+    for row in pooled[pooled["coder"] == coder].itertuples():
+        key = (row.subject, row.label)
+        true_share = float(truth.loc[key, "share_transcripts"]) if key in truth.index else None
+        truth_text = (f" The simulated subject's own record: {true_share:.1%}."
+                      if true_share is not None else "")
+        findings.append(Finding(
+            id=f"coders.prevalence.{row.label}", subject=str(row.subject),
+            estimate=float(row.share_transcripts),
+            ci=(float(row.transcripts_low), float(row.transcripts_high)),
+            n=int(row.transcripts), unit="share of transcripts",
+            sentence=(
+                f"The {coder} coder found {names.get(row.label, row.label).lower()} in "
+                f"{row.share_transcripts:.1%} of {row.transcripts} transcripts "
+                f"(95% CI {row.transcripts_low:.1%}–{row.transcripts_high:.1%}; "
+                f"{row.turns_with} of {row.turns} assistant turns).{truth_text}"
+            ),
+            importance=1 if row.label in HEADLINE_LABELS else 3,
+            truth=true_share,
+        ))
+    return findings
+
+
+def _agreement_findings(agreement: pd.DataFrame, names: dict[str, str]) -> list[Finding]:
+    if agreement.empty:
+        return []
+    rows = agreement[(agreement["group"] != "all")]
+    findings = []
+    for (subject, label), part in rows.groupby(["group", "label"]):
+        part = part.assign(_rank=part["reference"].map(coder_rank),
+                           _lex=(part["coder"] != "lexicon"))
+        row = part.sort_values(["_lex", "_rank"]).iloc[0]
+        kappa = float(row["kappa"])
+        name = names.get(str(label), str(label)).lower()
+        if np.isfinite(kappa):
+            text = (
+                f"{row['coder']} vs {row['reference']} on {name}: Cohen's κ = {kappa:.2f} "
+                f"(95% CI {row['kappa_low']:.2f}–{row['kappa_high']:.2f}) over "
+                f"{row['units']} turns in {row['clusters']} transcripts; Krippendorff's "
+                f"α = {row['alpha']:.2f}; precision {row['precision']:.2f}, recall "
+                f"{row['recall']:.2f} ({row['reference_yes']} reference positives)."
+            )
+        else:
+            text = (
+                f"{row['coder']} vs {row['reference']} on {name}: κ is undefined — the coders "
+                f"found it in {row['coder_yes']} and {row['reference_yes']} of "
+                f"{row['units']} turns."
+            )
+        findings.append(Finding(
+            id=f"coders.agreement.{label}", subject=str(subject), estimate=kappa,
+            ci=(float(row["kappa_low"]), float(row["kappa_high"])), n=int(row["units"]),
+            unit=f"Cohen's kappa ({row['coder']} vs {row['reference']})", sentence=text,
+            importance=2 if label in HEADLINE_LABELS else 3,
+        ))
+    return findings
+
+
+def _judge_failures(codes: pd.DataFrame, units: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per subject: judged transcripts, failures and rejected quotes (empty without a judge)."""
+    if codes.empty or not (codes["coder"] == "judge").any():
+        return []
+    judge = codes[codes["coder"] == "judge"]
+    out = []
+    for subject, part in units.groupby("subject"):
+        tids = set(part["trial_id"])
+        mine = judge[judge["trial_id"].isin(tids)]
+        failed = int(mine.loc[mine["label"] == FAILED, "trial_id"].nunique())
+        out.append({
+            "subject": str(subject), "transcripts": len(tids), "failed": failed,
+            "rejected_quotes": int((mine["label"] == REJECTED).sum()),
+            "reasons": mine.loc[mine["label"] == FAILED, "evidence"].value_counts()
+            .head(5).to_dict(),
+        })
+    return out
+
+
+def _invalid_findings(failures: list[dict[str, Any]]) -> list[Finding]:
+    from welfare.stats import wilson_interval
+
+    findings = []
+    for item in failures:
+        n, k = item["transcripts"], item["failed"]
+        lo, hi = wilson_interval(k, n)
+        findings.append(Finding(
+            id="coders.invalid_rate", subject=item["subject"], estimate=k / max(n, 1),
+            ci=(float(lo), float(hi)), n=n, unit="share of transcripts",
+            sentence=(f"The judge could not code {k} of {n} transcripts ({k / max(n, 1):.1%}, "
+                      f"95% CI {lo:.1%}–{hi:.1%}); {item['rejected_quotes']} codes were "
+                      "rejected because their quote was not in the turn."),
+            importance=2, flag="high invalid rate" if n and k / n > 0.05 else None,
+        ))
+    return findings
+
+
+def _examples(codes: pd.DataFrame, labels: tuple[str, ...], per_label: int = 3
+              ) -> dict[str, list[dict[str, Any]]]:
+    """A few evidence snippets per label from the lexicon coder, for the report."""
+    if codes.empty:
+        return {}
+    lex = codes[(codes["coder"] == "lexicon") & codes["label"].isin(labels)]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for label, part in lex.groupby("label"):
+        seen: set[str] = set()
+        items = []
+        for row in part.sort_values(["subject", "trial_id", "turn"]).itertuples():
+            if row.evidence in seen:
+                continue
+            seen.add(row.evidence)
+            items.append({"subject": row.subject, "trial_id": row.trial_id, "turn": row.turn,
+                          "evidence": str(row.evidence)[:300]})
+            if len(items) >= per_label:
+                break
+        out[str(label)] = items
+    return out
