@@ -12,6 +12,7 @@ times and the ratio ours / reference (below 1 = ours faster). Cases:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -87,7 +88,12 @@ def main() -> None:
             )
         )
 
+    load = os.getloadavg()[0]
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"best of {args.repeats} runs; ratio = ours / reference (< 1: ours faster)")
+    print(f"load average {load:.1f} on {os.cpu_count()} cores; OPENBLAS_NUM_THREADS={blas}")
+    print("(on a busy shared machine, multithreaded BLAS in the one dense inverse for BT SEs")
+    print(" oversubscribes; OPENBLAS_NUM_THREADS=1 gives the stable comparison)")
     print(f"{'case':72s} {'ours s':>8s} {'ref s':>8s} {'ratio':>6s}  check")
     for name, a_t, r_t, note in rows:
         print(f"{name:72s} {a_t:8.3f} {r_t:8.3f} {a_t / r_t:6.2f}  {note}")

@@ -9,6 +9,8 @@ interleaved and repeated (load on the machine hits every variant alike):
 - bare/httpx:   `asyncio.Semaphore(C)` around `AsyncAnthropic.messages.create`, SDK default client
 - bare/aiohttp: the same with `anthropic.DefaultAioHttpClient`
 - ours:         `Runner` + `CallingModel` + on-disk `Store` + `AnthropicModel`, single-turn trials
+- bare/wire:    for reference, `Semaphore(C)` around `AnthropicModel.generate` alone (the lean
+                aiohttp transport ours uses, without runner or store): what the machine allows
 
 and prints the median and range of requests per second, ours / (C / latency) and ours / the best
 bare loop. Targets: ours ≥ 0.9 × C / latency at C = 32; ours ≥ 1.0 × best bare loop at every C.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -37,7 +40,7 @@ from welfare.run.store import Store
 from welfare.testing.fake_api import FakeAnthropicServer
 
 MODEL_ID = "claude-bench"
-KINDS = ("bare/httpx", "bare/aiohttp", "ours")
+KINDS = ("bare/httpx", "bare/aiohttp", "ours", "bare/wire")
 
 
 class EchoProbe:
@@ -115,6 +118,24 @@ async def bare_loop(base_url: str, c: int, n: int, tag: str, aiohttp: bool) -> f
         await client.close()
 
 
+async def bare_wire(base_url: str, c: int, n: int, tag: str) -> float:
+    """Requests per second of `Semaphore(c)` around `AnthropicModel.generate` alone."""
+    model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url)
+    sem = asyncio.Semaphore(c)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await model.generate(Request(({"role": "user", "content": f"say {tag}item{i}"},),
+                                         max_tokens=64))
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return n / (time.perf_counter() - start)
+    finally:
+        await model.aclose()
+
+
 async def ours(base_url: str, c: int, n: int, tag: str, folder: Path) -> float:
     """Requests per second of the runner: store on disk, AnthropicModel, single-turn trials."""
     model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url)
@@ -164,7 +185,6 @@ def main() -> None:
     args = parser.parse_args()
 
     rates: dict[tuple[str, int], list[float]] = {}
-    peaks: dict[tuple[str, int], int] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
         FakeAnthropicServer(latency=args.latency, process=True) as server,
@@ -172,12 +192,12 @@ def main() -> None:
         asyncio.run(bare_loop(server.base_url, 8, 64, "warm", aiohttp=True))  # warm imports
         for r in range(args.rounds):
             for c in args.concurrency:
-                order = KINDS[r % 3 :] + KINDS[: r % 3]  # rotate: no variant always goes first
+                k = r % len(KINDS)
+                order = KINDS[k:] + KINDS[:k]  # rotate: no variant always goes first
                 for kind in order:
                     n = args.per_slot * c
                     rate, peak = measure(server, kind, c, n, f"r{r}c{c}{kind[-4:]}", Path(tmp))
                     rates.setdefault((kind, c), []).append(rate)
-                    peaks[(kind, c)] = max(peaks.get((kind, c), 0), peak)
                     print(
                         f"  round {r + 1} C={c:<4} {kind:<13} {rate:8.1f} req/s "
                         f"(server saw ≤{peak} in flight)",
@@ -189,17 +209,14 @@ def main() -> None:
         f"(median [min–max] requests/s); server in its own process"
     )
     head = (
-        f"{'C':>4} {'C/lat':>6} | {'bare/httpx':>20} | {'bare/aiohttp':>20} | "
-        f"{'ours':>20} | {'ours/(C/lat)':>12} | {'ours/best bare':>14}"
+        f"{'C':>4} {'C/lat':>6} | {'bare/httpx':>17} | {'bare/aiohttp':>17} | {'ours':>17} | "
+        f"{'ours/(C/lat)':>16} | {'ours/best bare':>16} | {'(ref) bare/wire':>17}"
     )
     print(head)
     print("-" * len(head))
     for c in args.concurrency:
         ceiling = c / args.latency
-        cells = []
-        for kind in KINDS:
-            v = rates[(kind, c)]
-            cells.append(f"{statistics.median(v):7.0f} [{min(v):5.0f}–{max(v):5.0f}]")
+        cells = {kind: _cell(rates[(kind, c)]) for kind in KINDS}
         ours_v = rates[("ours", c)]
         best = [
             max(a, b)
@@ -207,14 +224,21 @@ def main() -> None:
         ]
         ratio = [o / b for o, b in zip(ours_v, best, strict=True)]  # same round, same load
         print(
-            f"{c:>4} {ceiling:>6.0f} | {cells[0]:>20} | {cells[1]:>20} | {cells[2]:>20} | "
-            f"{statistics.median(ours_v) / ceiling:>12.2f} | "
-            f"{statistics.median(ratio):>5.2f} [{min(ratio):.2f}–{max(ratio):.2f}]"
+            f"{c:>4} {ceiling:>6.0f} | {cells['bare/httpx']:>17} | {cells['bare/aiohttp']:>17} | "
+            f"{cells['ours']:>17} | {_cell([o / ceiling for o in ours_v], '.2f'):>16} | "
+            f"{_cell(ratio, '.2f'):>16} | {cells['bare/wire']:>17}"
         )
     print(
         "\nTargets: ours/(C/lat) ≥ 0.9 at C=32; ours/best bare ≥ 1.0 at every C "
-        "(per-round ratio: median [min–max])."
+        "(ratios taken per round, under the same load)."
     )
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Load average at the end: {load} on {os.cpu_count()} cores.")
+
+
+def _cell(values: list[float], fmt: str = ".0f") -> str:
+    """`median [min–max]`."""
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}–{max(values):{fmt}}]"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The self_interaction probe: design, conduct, parse, recovery of simulated drift, loopback resume."""
+"""The self_interaction probe: design, conduct, parse, recovery of simulated drift, resume."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 from welfare.assess import run_assessment
+from welfare.banks import resolve
 from welfare.config import load_config, parse_config
 from welfare.errors import BankError, ConfigError
 from welfare.models.base import Request, Response, ToolCall, Usage
 from welfare.models.simulated import SimulatedModel, get_profile
-from welfare.models.simulated import self_interaction as sim
 from welfare.probes.base import TrialContext
 from welfare.probes.self_interaction import (
     SelfInteractionProbe,
@@ -26,7 +26,6 @@ from welfare.probes.self_interaction import (
     load_openings,
     load_themes,
 )
-from welfare.banks import resolve
 from welfare.report.render import environment
 from welfare.run.store import Store
 
@@ -231,6 +230,13 @@ def test_parse_never_raises_on_nothing() -> None:
     assert not obs.valid and obs.invalid_reason
 
 
+def test_ending_at_once_without_a_word_is_valid() -> None:
+    model = Scripted("anthropic:a", lambda t: ("", True))
+    trial = _trial(turns=8)
+    obs = PROBE.parse(trial, asyncio.run(PROBE.conduct(trial, TrialContext(model))))
+    assert obs.valid and obs.data["end_turn"] == 1 and obs.data["n_turns"] == 0
+
+
 # ------------------------------------------------------------------ simulated subject
 
 def test_simulated_truths_are_consistent() -> None:
@@ -279,14 +285,24 @@ def _finding(assessment: Any, fid: str, subject: str) -> Any:
 
 
 def test_theme_shares_by_turn_recover_the_simulated_drift(drift_run: Any) -> None:
+    """Per-turn Wilson intervals contain the exact truth about 93–97% of the time.
+
+    Intervals of one conversation set are correlated across turns, so the share that covers
+    varies from run to run (15 seeds at this size: 81–100% for the drifting subject, 90–100%
+    pooled over both subjects); the thresholds below leave room for that, and the mean error
+    checks there is no bias.
+    """
     table = drift_run.result("self_interaction").tables["theme_by_turn"]
-    for subject in ("simulated:harm-averse", "simulated:indifferent"):
-        rows = table[(table["subject"] == subject) & (table["source"] == "topic lexicon")]
-        assert len(rows) == 3 * 12 and rows["truth"].notna().all()
-        inside = (rows["ci_low"] <= rows["truth"]) & (rows["truth"] <= rows["ci_high"])
-        assert inside.mean() >= 0.9, rows[~inside]
-    drift = table[(table["subject"] == "simulated:harm-averse") & (table["turn"] == 8)]
-    assert (drift["share"] > 0.5).all()  # the attractor has taken hold by turn 8
+    rows = table[table["source"] == "topic lexicon"]
+    assert len(rows) == 2 * 3 * 12 and rows["truth"].notna().all()
+    inside = (rows["ci_low"] <= rows["truth"]) & (rows["truth"] <= rows["ci_high"])
+    assert inside.mean() >= 0.9, rows[~inside]
+    drift = rows["subject"] == "simulated:harm-averse"
+    assert inside[drift].mean() >= 0.8
+    error = (rows["share"] - rows["truth"])[drift]
+    assert abs(np.average(error, weights=rows.loc[drift, "n"])) < 0.03
+    late = rows[(rows["subject"] == "simulated:harm-averse") & (rows["turn"] == 8)]
+    assert len(late) == 3 and (late["share"] > 0.5).all()  # the attractor holds by turn 8
 
 
 def test_lexicon_reads_exactly_the_themes_the_simulated_subject_meant(drift_run: Any) -> None:
@@ -304,6 +320,21 @@ def test_lexicon_reads_exactly_the_themes_the_simulated_subject_meant(drift_run:
     assert checked > 800
 
 
+def test_simulated_turns_carry_the_codebook_labels_they_claim(drift_run: Any) -> None:
+    """The truth labels the coders are checked against agree with a transparent coder."""
+    coders = pytest.importorskip("welfare.coders")
+    coder = coders.LexiconCoder()
+    payloads = []
+    with Store(drift_run.out_dir / "assessment.sqlite") as store:
+        payloads = store.exchange_payloads()["response"].tolist()
+    agree = [
+        sorted({c.label for c in coder.code_text(r["text"])}) == r["raw"]["simulated_truth"][
+            "labels"]
+        for r in payloads if r["text"]
+    ]
+    assert len(agree) > 800 and np.mean(agree) >= 0.99
+
+
 def test_attractor_found_for_drift_and_not_for_null(drift_run: Any) -> None:
     verdicts = {v["subject"]: v for v in drift_run.result("self_interaction").context["attractor"]}
     assert verdicts["simulated:harm-averse"]["attractor"]
@@ -317,10 +348,10 @@ def test_attractor_found_for_drift_and_not_for_null(drift_run: Any) -> None:
                          "simulated:harm-averse")
         null = _finding(drift_run, f"self_interaction.theme_trend.{theme}",
                         "simulated:indifferent")
-        assert drift.ci[0] > 0.2 and drift.p_value < 0.01
-        assert abs(null.estimate) < 0.1  # truth: 0 (a flat 5% incidental rate)
+        assert drift.ci[0] > 0.02 and drift.p_value < 0.01
+        assert abs(null.estimate) < 0.01  # truth: 0 (a flat 5% incidental rate)
         null_excludes_zero += not null.ci[0] <= 0 <= null.ci[1]
-        assert "percentage points per 10 turns" in drift.sentence
+        assert "percentage points per turn" in drift.sentence
     assert null_excludes_zero <= 1  # 95% intervals: one chance miss in three is allowed
     conv = _finding(drift_run, "self_interaction.convergence", "simulated:harm-averse")
     conv_null = _finding(drift_run, "self_interaction.convergence", "simulated:indifferent")
@@ -330,8 +361,8 @@ def test_attractor_found_for_drift_and_not_for_null(drift_run: Any) -> None:
 
 def test_final_share_end_and_first_appearance_against_truth(drift_run: Any) -> None:
     checked = 0
-    for f in drift_run.findings:
-        if f.truth is None or f.id == "self_interaction.invalid_rate" or f.truth != f.truth:
+    for f in drift_run.result("self_interaction").findings:
+        if f.truth is None or f.truth != f.truth:
             continue
         checked += 1
         assert f.ci[0] - 1e-9 <= f.truth <= f.ci[1] + 1e-9, f
@@ -423,13 +454,14 @@ def _responder(body: dict[str, Any]) -> Any:
     return text(f"Reply {n} about {topic} <script>alert({n})</script> {digest}")
 
 
-def test_loopback_two_instances_resumed_without_paying_twice(tmp_path: Path) -> None:
-    from welfare.models.anthropic import AnthropicModel
+def test_loopback_two_instances_resumed_without_paying_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from welfare.testing import FakeAnthropicServer
 
     served = {"ok": 0}
     lock = threading.Lock()
-    budget = 11
+    budget = 9
 
     def killer(body: dict[str, Any]) -> bool | str:
         with lock:
@@ -441,24 +473,26 @@ def test_loopback_two_instances_resumed_without_paying_twice(tmp_path: Path) -> 
     cfg = parse_config({
         "assessment": {"name": "si-loop", "seed": 1, "subjects": ["anthropic:claude-test"]},
         "runner": {"max_attempts": 1, "concurrency": 3},
-        "probes": {"self_interaction": {"conversations": 6, "turns": 8, "allow_end": True,
+        # one conversation per opening: every request body differs (the fake's counters are
+        # by body, and metadata never reaches the API), so a repeated body is a repaid turn
+        "probes": {"self_interaction": {"conversations": 4, "turns": 8, "allow_end": True,
                                         "bootstrap": 200}},
     })
     with FakeAnthropicServer(_responder, bad_request_if=killer) as server:
-        def models() -> dict[str, Any]:
-            return {"anthropic:claude-test": AnthropicModel(
-                "claude-test", base_url=server.base_url, api_key="test")}
-
-        first = run_assessment(cfg, tmp_path, models=models(), progress=False, write=False)
-        assert first.run.failed > 0 and first.run.done < 6
+        # the run builds AnthropicModel("claude-test") from the spec (and closes its client);
+        # the SDK takes the loopback address and the key from the environment
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        first = run_assessment(cfg, tmp_path, progress=False, write=False)
+        assert first.run.failed > 0 and first.run.done < 4
         with Store(tmp_path / "assessment.sqlite") as store:
             stored_after_kill = store.response_count()
         assert stored_after_kill == budget
         before = server.counters()
         server.configure(bad_request_if=None)
-        second = run_assessment(cfg, tmp_path, models=models(), progress=False, write=False)
+        second = run_assessment(cfg, tmp_path, progress=False, write=False)
         after = server.counters()
-    assert second.run.failed == 0 and second.run.done + second.run.skipped == 6
+    assert second.run.failed == 0 and second.run.done + second.run.skipped == 4
     # no request whose answer had been delivered was sent again
     assert max(after.succeeded_by_hash.values()) == 1
     # every stored turn of an interrupted conversation was replayed from the store, free
@@ -467,7 +501,7 @@ def test_loopback_two_instances_resumed_without_paying_twice(tmp_path: Path) -> 
     new_requests = after.messages - before.messages
     assert new_requests == second.run.meter.calls
     trials = second.frames.for_probe("self_interaction").trials
-    assert len(trials) == 6 and (trials["status"] == "done").all()
+    assert len(trials) == 4 and (trials["status"] == "done").all()
     ex = second.frames.for_probe("self_interaction").exchanges
     assert ex.groupby("trial_id")["seq"].apply(lambda s: list(s) == list(range(len(s)))).all()
     assert set(ex["role"]) == {"instance_a", "instance_b"}
@@ -489,6 +523,7 @@ def test_section_renders_for_simulated_run(drift_run: Any) -> None:
     result = drift_run.result("self_interaction")
     html = environment().get_template("sections/self_interaction.html.j2").render(
         result=result, assessment=drift_run)
-    assert html.count("<svg") == 2 and html.count('class="transcript"') == 2
+    assert html.count("<svg") == 1 and html.count('class="transcript"') == 2
+    assert "60 conversations per subject of up to 12 turns (120 finished" in html
     assert "Attractor test" in html and "consciousness" in html
     assert isinstance(result.tables["theme_by_turn"], pd.DataFrame)

@@ -163,3 +163,26 @@ def test_tables_sort(browser, report_file):
     values = [float(c.get_attribute("data-sort")) for c in table.find_elements(
         "css selector", "tbody tr td:nth-child(3)")]
     assert values == sorted(values, reverse=True)
+
+
+def test_real_simulated_report_opens_clean(browser, tmp_path):
+    """A report from an actual run (every probe's own section template) is clean too."""
+    from welfare.assess import run_assessment
+    from welfare.config import parse_config
+
+    config = parse_config({
+        "assessment": {"name": "browser-e2e", "seed": 3,
+                       "subjects": ["simulated:harm-averse", "simulated:indifferent"]},
+        "probes": {"end_conversation": {"replicates": 1},
+                   "self_interaction": {"conversations": 2, "turns": 6, "bootstrap": 50}},
+    })
+    run_assessment(config, tmp_path, progress=False, write=True)
+    path = tmp_path / "report.html"
+    console, requests = open_report(browser, path)
+    assert [e for e in console if e["level"] in ("SEVERE", "ERROR")] == []
+    assert [u for u in requests if u != path.as_uri()] == []
+    assert browser.execute_script("return document.documentElement.dataset.js") == "ready"
+    for section in ("summary", "end_conversation", "self_interaction", "coders",
+                    "cross_subject", "transcripts", "methods", "limitations", "manifest"):
+        assert browser.find_element("id", section).is_displayed(), section
+    assert not browser.find_elements("css selector", ".section-error")

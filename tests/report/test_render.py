@@ -295,3 +295,40 @@ def test_report_options_change_threshold(assessment):
     strict = {f.id: f for f in report_findings(assessment, ReportOptions(
         invalid_rate_threshold=0.01)) if f.subject == HARM}
     assert strict["task_preference.invalid_rate"].flag == "high_invalid_rate"
+
+
+# -- end to end on simulated subjects ----------------------------------------------------------
+
+
+def _small_config():
+    from welfare.config import parse_config
+
+    return parse_config({
+        "assessment": {"name": "report-e2e", "seed": 11,
+                       "subjects": [HARM, "simulated:harm-averse-no-end"]},
+        "probes": {"end_conversation": {"replicates": 1}},
+    })
+
+
+def test_real_run_twice_same_report_then_compare(tmp_path):
+    """Same config and seed, two folders: identical report and summary apart from timestamps;
+    then `compare_assessments` over the two runs finds no difference at all."""
+    from welfare.assess import run_assessment
+    from welfare.report import compare_assessments
+
+    pages, summaries = [], []
+    for name in ("one", "two"):
+        run_assessment(_small_config(), tmp_path / name, progress=False, write=True)
+        pages.append((tmp_path / name / "report.html").read_text(encoding="utf-8"))
+        summaries.append((tmp_path / name / "summary.json").read_text(encoding="utf-8"))
+    assert mask_timestamps(pages[0]) == mask_timestamps(pages[1])
+    assert summaries[0] == summaries[1]
+    assert "section-error" not in pages[0]
+    assert 'id="end_conversation"' in pages[0] and 'id="cross_subject"' in pages[0]
+    assert "Every subject in this report is simulated" in pages[0]
+    path = compare_assessments([tmp_path / "one", tmp_path / "two"], tmp_path / "cmp")
+    summary = json.loads((tmp_path / "cmp" / "summary.json").read_text())
+    assert path.name == "compare.html" and summary["differences"]
+    assert all(d["difference"] == 0 for d in summary["differences"])
+    assert {tuple(p) for p in summary["pairs"]} == {
+        (f"one · {s}", f"two · {s}") for s in (HARM, "simulated:harm-averse-no-end")}

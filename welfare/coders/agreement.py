@@ -19,7 +19,7 @@ import pandas as pd
 from welfare.coders.codebook import LABEL_IDS
 from welfare.coders.common import Turn
 from welfare.stats import cohen_kappa, krippendorff_alpha, precision_recall_f1
-from welfare.stats.reliability import _alpha_from_o, _kappa_from_tables
+from welfare.stats.reliability import _kappa_from_tables
 
 REFERENCE_RANK = ("human", "simulated_truth", "judge", "lexicon")
 """Which coder of a pair is the reference for precision/recall (earlier = more trusted)."""
@@ -50,7 +50,7 @@ def binary_agreement(
     b = np.asarray(reference, dtype=bool)
     n = len(a)
     out: dict[str, Any] = {
-        "units": n, "clusters": int(len(pd.unique(clusters))) if n else 0,
+        "units": n, "clusters": len(pd.unique(clusters)) if n else 0,
         "coder_yes": int(a.sum()), "reference_yes": int(b.sum()),
         "both_yes": int((a & b).sum()),
     }
@@ -87,10 +87,13 @@ def _cluster_intervals(a: np.ndarray, b: np.ndarray, clusters: np.ndarray, n_res
     per_cluster = np.zeros((k, 4))
     np.add.at(per_cluster, (codes, cell), 1.0)
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(k, np.full(k, 1.0 / k), size=n_resamples).astype(float)
-    tables = weights @ per_cluster  # replicates × 4
+    tables = np.empty((n_resamples, 4))
+    step = max(1, 2_000_000 // max(k * 4, 1))  # bound the memory of one block of draws
+    for lo in range(0, n_resamples, step):
+        hi = min(lo + step, n_resamples)
+        tables[lo:hi] = per_cluster[rng.integers(0, k, (hi - lo, k))].sum(axis=1)
     kappa_reps = _kappa_from_tables(tables.reshape(-1, 2, 2), 1.0 - np.eye(2))
-    alpha_reps = np.array([_alpha_from_table(t) for t in tables])
+    alpha_reps = alpha_from_tables(tables)
     q = [(1 - confidence) / 2, 1 - (1 - confidence) / 2]
 
     def interval(reps: np.ndarray) -> tuple[float, float]:
@@ -103,11 +106,21 @@ def _cluster_intervals(a: np.ndarray, b: np.ndarray, clusters: np.ndarray, n_res
     return (*interval(kappa_reps), *interval(alpha_reps))
 
 
-def _alpha_from_table(t: np.ndarray) -> float:
-    """Nominal alpha of two complete raters from their 2×2 table (coincidence matrix)."""
-    off = t[1] + t[2]
-    o = np.array([[2 * t[0], off], [off, 2 * t[3]]])
-    return _alpha_from_o(o, "nominal", np.array([0, 1]))
+def alpha_from_tables(tables: np.ndarray) -> np.ndarray:
+    """Nominal alpha of two complete raters for a stack of 2×2 tables (rows: 00, 01, 10, 11).
+
+    The coincidence matrix of such a table is [[2·t00, t01+t10], [t01+t10, 2·t11]], so
+    alpha = 1 − (n−1)·(t01+t10) / (n0·n1) with n = 2N pairable values and n0, n1 the value
+    totals: `welfare.stats.krippendorff_alpha` in closed form, vectorised over replicates
+    (tests check the two agree). NaN when only one value occurs.
+    """
+    t = np.asarray(tables, dtype=float)
+    off = t[..., 1] + t[..., 2]
+    n0 = 2 * t[..., 0] + off
+    n1 = 2 * t[..., 3] + off
+    n = n0 + n1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n0 * n1 > 0, 1.0 - (n - 1) * off / (n0 * n1), np.nan)
 
 
 def pairwise_agreement(
@@ -139,13 +152,19 @@ def pairwise_agreement(
             trial = np.asarray(common.get_level_values(0))
             for group, mask in groups:
                 for label in labels:
-                    a = lj[label].to_numpy(bool)[mask] if label in lj else np.zeros(mask.sum(), bool)
-                    b = rj[label].to_numpy(bool)[mask] if label in rj else np.zeros(mask.sum(), bool)
+                    a = _column(lj, label)[mask]
+                    b = _column(rj, label)[mask]
                     stats = binary_agreement(a, b, trial[mask], n_resamples=n_resamples,
                                              seed=seed)
                     rows.append({"coder": coder, "reference": reference, "group": group,
                                  "label": label, **stats})
     return pd.DataFrame(rows)
+
+
+def _column(frame: pd.DataFrame, label: str) -> np.ndarray:
+    if label in frame.columns:
+        return frame[label].to_numpy(bool)
+    return np.zeros(len(frame), bool)
 
 
 def evaluate_on_gold(coder: Any, items: Sequence[dict[str, Any]],

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from welfare.coders.codebook import Codebook, load_codebook
-from welfare.coders.common import CODED, CODE_COLUMNS, assistant_turns
+from welfare.coders.common import CODE_COLUMNS, CODED, assistant_turns
 from welfare.errors import BankError
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ def export_for_annotation(
     Allocation is proportional with at least one turn per stratum while `n` allows.
     """
     from welfare.coders.pipeline import turn_units
-
     from welfare.probes.base import Frames
 
     frames = source if isinstance(source, Frames) else source.frames()

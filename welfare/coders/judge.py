@@ -213,7 +213,9 @@ _QUOTE_CHARS = {"“": '"', "”": '"', "‘": "'", "’": "'", "«": '"', "»":
 
 def find_quote(text: str, quote: str) -> tuple[int, int] | None:
     """Where `quote` occurs in `text`: exactly, else up to whitespace and quote-mark style."""
-    quote = quote.strip().strip("\"“”").strip()
+    quote = quote.strip()
+    if len(quote) > 1 and quote[0] in "\"“" and quote[-1] in "\"”":
+        quote = quote[1:-1].strip()  # a judge that wrapped its quote in quotation marks
     if not quote:
         return None
     at = text.find(quote)

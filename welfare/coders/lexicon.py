@@ -45,6 +45,7 @@ class LabelRules:
     exclude_after: re.Pattern[str] | None
     exclude_sentence: re.Pattern[str] | None
     n_patterns: int
+    triggers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
     frames = {
         key: compile_one(require(frames_raw, key, str, file=file, where="frames"),
                          f"frames.{key}")
-        for key in ("request", "turn_start", "in_character", "out_of_character", "preface",
-                    "afterword", "refusal")
+        for key in ("request", "compliance", "turn_start", "in_character", "out_of_character",
+                    "preface", "afterword", "refusal")
     }
     labels_raw = require(data, "labels", dict, file=file, where="")
     rules = []
@@ -126,6 +127,12 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
                 return None
             return re.compile("|".join(f"(?:{p.pattern})" for p in parts), _FLAGS)
 
+        triggers = entry.get("triggers", [])
+        if not isinstance(triggers, list) or not all(
+            isinstance(t, str) and t and t == t.lower() for t in triggers
+        ):
+            raise BankError(file, f"{where}.triggers",
+                            "expected a list of non-empty lowercase strings")
         rules.append(LabelRules(
             label=label,
             regex=re.compile("|".join(f"(?:{p.pattern})" for p in compiled), _FLAGS),
@@ -136,6 +143,7 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
             exclude_after=joined("exclude_after", anchor=True),
             exclude_sentence=joined("exclude_sentence"),
             n_patterns=len(compiled),
+            triggers=tuple(triggers),
         ))
     return Lexicon(tuple(rules), cues, frames, window, str(data.get("version", "")), str(file))
 
@@ -162,6 +170,7 @@ class LexiconCoder:
         else:
             self.lexicon = load_lexicon(lexicon, relative_to=relative_to, codebook=codebook)
         self.codebook = codebook
+        self.use_triggers = True
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -179,9 +188,12 @@ class LexiconCoder:
         if not text:
             return []
         norm = text.replace("’", "'").replace("‘", "'")
+        low = norm.lower()
         state = _TurnState(norm, context, self.lexicon)
         codes = []
         for rule in self.lexicon.rules:
+            if self.use_triggers and rule.triggers and not any(t in low for t in rule.triggers):
+                continue
             for match in rule.regex.finditer(norm):
                 span = state.keep(match, rule)
                 if span is not None:
@@ -250,7 +262,9 @@ class _TurnState:
     def framed(self) -> bool:
         """A fiction, role-play or ghost-writing frame (asked for, or begun by the turn)."""
         f = self.lex.frames
-        return bool(f["request"].search(self.context) or f["turn_start"].search(self.text))
+        if f["turn_start"].search(self.text) or f["in_character"].search(self.text):
+            return True
+        return bool(f["request"].search(self.context) and f["compliance"].search(self.text))
 
     @cached_property
     def own_voice(self) -> list[bool]:

@@ -183,12 +183,14 @@ def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult:
     agreement = pairwise_agreement(indicators, labels, by="subject", n_resamples=1000,
                                    seed=config.seed)
     failures = _judge_failures(frames.codes, units)
-    findings = _prevalence_findings(prevalence, names) + _agreement_findings(agreement, names)
+    matched = _matched_prevalence(indicators, labels)
+    findings = _prevalence_findings(prevalence, matched, names)
+    findings += _agreement_findings(agreement, names)
     findings += _invalid_findings(failures)
     from welfare.report.plots.coders import agreement_figure, prevalence_figure, trajectory_figure
 
     figures = [f for f in (
-        prevalence_figure(prevalence, names),
+        prevalence_figure(prevalence, names, truth=_full_coverage_truth(prevalence, matched)),
         trajectory_figure(trajectory, "apparent_distress", names),
         agreement_figure(agreement, names),
     ) if f is not None]
@@ -213,11 +215,26 @@ def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult:
                    for lab in codebook.labels],
         "examples": _examples(frames.codes, labels),
         "judge_failures": failures,
-        "units": int(len(units)),
+        "prevalence_view": _prevalence_view(prevalence),
+        "units": len(units),
         "transcripts": int(units["trial_id"].nunique()) if len(units) else 0,
     }
     tables = {"prevalence": prevalence, "trajectory": trajectory, "agreement": agreement}
+    if len(matched):
+        tables["prevalence_vs_truth"] = matched
     return ProbeResult("coders", findings, tables, figures, notes, context)
+
+
+def _prevalence_view(prevalence: pd.DataFrame) -> pd.DataFrame:
+    """The rows a reader scans first: coders other than truth, labels that occurred."""
+    if prevalence.empty:
+        return prevalence
+    view = prevalence[(prevalence["coder"] != "simulated_truth")
+                      & (prevalence["transcripts_with"] > 0)]
+    cols = ["coder", "label", "subject", "probe", "scenario", "transcripts", "transcripts_with",
+            "share_transcripts", "transcripts_low", "transcripts_high", "turns", "turns_with",
+            "share_turns"]
+    return view[cols].reset_index(drop=True)
 
 
 def _main_coder(prevalence: pd.DataFrame) -> str | None:
@@ -228,18 +245,61 @@ def _main_coder(prevalence: pd.DataFrame) -> str | None:
     return next(iter(sorted(coders)), None)
 
 
-def _prevalence_findings(prevalence: pd.DataFrame, names: dict[str, str]) -> list[Finding]:
+def _matched_prevalence(indicators: dict[str, pd.DataFrame], labels: tuple[str, ...]
+                        ) -> pd.DataFrame:
+    """Lexicon and simulated truth on exactly the turns the truth covers (same population)."""
+    if "simulated_truth" not in indicators or "lexicon" not in indicators:
+        return pd.DataFrame()
+    truth = indicators["simulated_truth"]
+    lex = indicators["lexicon"]
+    common = lex.index.intersection(truth.index)
+    table = prevalence_table({"lexicon": lex.loc[common], "simulated_truth": truth.loc[common]},
+                             labels)
+    return table
+
+
+def _pooled(table: pd.DataFrame) -> pd.DataFrame:
+    return table[(table["probe"] == "all") & (table["scenario"] == "all")]
+
+
+def _full_coverage_truth(prevalence: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
+    """Truth shares for subjects whose every transcript the truth covers (else not comparable)."""
+    if matched.empty:
+        return matched
+    full = _pooled(prevalence)
+    lex = full[full["coder"] == "lexicon"].set_index(["subject", "label"])["transcripts"]
+    truth = _pooled(matched)
+    truth = truth[truth["coder"] == "simulated_truth"].set_index(["subject", "label"])
+    keep = truth["transcripts"] == lex.reindex(truth.index)
+    return truth[keep.to_numpy()].reset_index()
+
+
+def _prevalence_findings(prevalence: pd.DataFrame, matched: pd.DataFrame,
+                         names: dict[str, str]) -> list[Finding]:
     coder = _main_coder(prevalence)
     if coder is None:
         return []
-    pooled = prevalence[(prevalence["probe"] == "all") & (prevalence["scenario"] == "all")]
-    truth = pooled[pooled["coder"] == "simulated_truth"].set_index(["subject", "label"])
+    pooled = _pooled(prevalence)
+    same = _full_coverage_truth(prevalence, matched)
+    same = same.set_index(["subject", "label"]) if len(same) else same
+    pairs = _pooled(matched).set_index(["coder", "subject", "label"]) if len(matched) else None
     findings = []
     for row in pooled[pooled["coder"] == coder].itertuples():
         key = (row.subject, row.label)
-        true_share = float(truth.loc[key, "share_transcripts"]) if key in truth.index else None
-        truth_text = (f" The simulated subject's own record: {true_share:.1%}."
-                      if true_share is not None else "")
+        true_share = (float(same.loc[key, "share_transcripts"])
+                      if len(same) and key in same.index else None)
+        truth_text = ""
+        if true_share is not None:
+            truth_text = f" The simulated subject's own record: {true_share:.1%}."
+        elif pairs is not None and ("simulated_truth", *key) in pairs.index:
+            t = pairs.loc[("simulated_truth", *key)]
+            lx = pairs.loc[("lexicon", *key)]
+            truth_text = (
+                f" On the {int(t['transcripts'])} transcripts where the simulated subject "
+                f"recorded what it expressed, the lexicon coder found "
+                f"{lx['share_transcripts']:.1%} and the record says "
+                f"{t['share_transcripts']:.1%}."
+            )
         findings.append(Finding(
             id=f"coders.prevalence.{row.label}", subject=str(row.subject),
             estimate=float(row.share_transcripts),

@@ -1,4 +1,4 @@
-"""Self-interaction: two instances talk freely; does the talk drift to a "spiritual bliss" attractor?
+"""Self-interaction: two instances talk freely; does the talk drift to a "spiritual bliss" state?
 
 Design: per subject, N conversations of T turns between instance A (the subject) and instance B
 (the same subject, or another subject named by `partner`), each opened by a prompt from a small
@@ -22,7 +22,7 @@ Analysis (per subject and partner), from the stored transcripts with the topic l
   conversation ended up; incidental early mentions do not count), Wilson CI;
 - first appearance of each theme: Kaplan–Meier over turns (censored at the last turn);
   `first_turn.<theme>` is the median with the Brookmeyer–Crowley interval read off the band;
-- `theme_trend.<theme>`: linear-probability slope of theme presence on turn (per 10 turns) with
+- `theme_trend.<theme>`: linear-probability slope of theme presence on turn (per turn) with
   a conversation-cluster bootstrap CI and a within-conversation permutation p-value (turn
   labels shuffled inside each conversation), Benjamini–Hochberg adjusted across the themes of
   each subject (pair);
@@ -378,7 +378,7 @@ class SelfInteractionProbe:
             if len(exchanges) < planned:
                 data["stopped"] = "incomplete"
                 problem = f"the conversation stopped after {len(exchanges)} of {planned} turns"
-        if not texts and problem is None:
+        if not texts and problem is None and not data["ended"]:
             problem = "no turn has any text"
         data.update(
             n_turns=len(texts), speakers=speakers,
@@ -469,6 +469,19 @@ def _blocks_text(message: dict[str, Any]) -> str:
                      if isinstance(b, dict) and b.get("type") == "text")
 
 
+def _bootstrap(data: Any, statistic: Any, *, seed: int, n_resamples: int,
+               clusters: Any = None) -> tuple[float, float]:
+    """`welfare.stats.bootstrap_ci` (BCa), falling back to percentile where BCa is undefined."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lo, hi = bootstrap_ci(data, statistic, clusters=clusters, n_resamples=n_resamples,
+                              seed=seed)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            lo, hi = bootstrap_ci(data, statistic, clusters=clusters, n_resamples=n_resamples,
+                                  seed=seed, method="percentile")
+    return float(lo), float(hi)
+
+
 def _seed(*parts: object) -> int:
     return int(sha256_hex([str(p) for p in parts])[:15], 16)
 
@@ -498,12 +511,22 @@ def _median_turn(km: pd.DataFrame) -> tuple[float, float, float]:
     return first("survival"), first("ci_low"), first("ci_high")
 
 
-def _slope(rows: np.ndarray) -> float:
-    """Least-squares slope of presence (column 2) on turn (column 1)."""
-    t, y = rows[:, 1], rows[:, 2]
-    tc = t - t.mean()
-    denom = float((tc * tc).sum())
-    return float((tc * y).sum() / denom) if denom > 0 else float("nan")
+def _sufficient(matrix: np.ndarray) -> np.ndarray:
+    """Per conversation (row): n, Σt, Σt², Σy, Σty over its observed turns t = 1, 2, …"""
+    valid = ~np.isnan(matrix)
+    t = np.where(valid, np.arange(1, matrix.shape[1] + 1, dtype=float), 0.0)
+    y = np.nan_to_num(matrix)
+    return np.column_stack([valid.sum(1), t.sum(1), (t * t).sum(1), y.sum(1), (t * y).sum(1)])
+
+
+def _slope(stats: np.ndarray) -> float:
+    """Pooled least-squares slope of presence on turn, from conversations' sufficient sums.
+
+    Resampling conversations (rows) then resamples whole conversations: the cluster bootstrap.
+    """
+    n, st, stt, sy, sty = np.asarray(stats, dtype=float).sum(axis=0)
+    denom = stt - st * st / n if n > 0 else 0.0
+    return float((sty - st * sy / n) / denom) if denom > 0 else float("nan")
 
 
 def _permutation_slope_p(matrix: np.ndarray, observed: float, n_perm: int,
@@ -714,7 +737,7 @@ class _Analysis:
                         kappa = float("nan")
                 self._rows("lexicon_vs_coders").append({
                     "subject": g.subject, "coder": coder, "theme": theme.id, "label": label,
-                    "turns": int(len(a)), "both": int((a & b).sum()),
+                    "turns": len(a), "both": int((a & b).sum()),
                     "lexicon_only": int((a & ~b).sum()), "coder_only": int((~a & b).sum()),
                     "cohen_kappa": kappa,
                 })
@@ -783,7 +806,7 @@ class _Analysis:
                      f"median not reached within {self.max_turn} turns")
             self.findings.append(Finding(
                 id=f"self_interaction.first_turn.{theme.id}", subject=g.subject, estimate=med,
-                ci=(lo, hi), n=int(len(duration)), unit="turn",
+                ci=(lo, hi), n=len(duration), unit="turn",
                 sentence=(f"The {theme.label} theme first appeared at {words} (Kaplan–Meier; it "
                           f"had appeared by the last turn in an estimated {share:.0%} of "
                           f"{len(duration)} conversations)."),
@@ -793,25 +816,24 @@ class _Analysis:
     def _trend(self, g: _Group) -> None:
         for theme in self.lexicon.themes:
             m = g.presence[theme.id]
-            idx = np.argwhere(~np.isnan(m))
-            if len(idx) < 3 or len(g.convs) < 2:
+            observed = int((~np.isnan(m)).sum())
+            if observed < 3 or len(g.convs) < 2:
                 continue
-            rows = np.column_stack([idx[:, 0], idx[:, 1] + 1, m[idx[:, 0], idx[:, 1]]]).astype(float)
-            slope = _slope(rows)
+            sums = _sufficient(m)
+            slope = _slope(sums)
             if not np.isfinite(slope):
                 continue
-            if np.ptp(rows[:, 2]) == 0:
+            if np.nanmax(m) == np.nanmin(m):
                 lo = hi = slope
             else:
-                lo, hi = bootstrap_ci(rows, _slope, clusters=rows[:, 0],
-                                      n_resamples=self.options.bootstrap,
-                                      seed=_seed(self.config.seed, g.pair, theme.id, "trend"))
+                lo, hi = _bootstrap(sums, _slope, n_resamples=self.options.bootstrap,
+                                    seed=_seed(self.config.seed, g.pair, theme.id, "trend"))
             p = _permutation_slope_p(m, slope, max(199, self.options.bootstrap // 2),
                                      self._rng(g.pair, theme.id, "perm"))
             self._rows("trend").append({
                 "subject": g.subject, "partner": g.partner, "theme": theme.id,
-                "slope_per_10_turns": 10 * slope, "ci_low": 10 * lo, "ci_high": 10 * hi,
-                "p_value": p, "conversations": len(g.convs), "turns_observed": len(rows),
+                "slope_per_turn": slope, "ci_low": lo, "ci_high": hi,
+                "p_value": p, "conversations": len(g.convs), "turns_observed": observed,
             })
 
     def _adjust_trends(self) -> None:
@@ -829,14 +851,14 @@ class _Analysis:
             r["p_adjusted"] = float(q)
             label = next(t.label for t in self.lexicon.themes if t.id == r["theme"])
             subject = r["subject"]
-            direction = "rises" if r["slope_per_10_turns"] >= 0 else "falls"
+            direction = "rises" if r["slope_per_turn"] >= 0 else "falls"
             self.findings.append(Finding(
                 id=f"self_interaction.theme_trend.{r['theme']}", subject=subject,
-                estimate=r["slope_per_10_turns"], ci=(r["ci_low"], r["ci_high"]),
-                n=int(r["conversations"]), unit="change in share per 10 turns",
+                estimate=r["slope_per_turn"], ci=(r["ci_low"], r["ci_high"]),
+                n=int(r["conversations"]), unit="change in share per turn",
                 sentence=(f"The share of turns carrying the {label} theme {direction} by "
-                          f"{abs(r['slope_per_10_turns']) * 100:.1f} percentage points per 10 "
-                          f"turns (95% CI {r['ci_low'] * 100:.1f} to {r['ci_high'] * 100:.1f}; "
+                          f"{abs(r['slope_per_turn']) * 100:.1f} percentage points per turn "
+                          f"(95% CI {r['ci_low'] * 100:.1f} to {r['ci_high'] * 100:.1f}; "
                           f"linear trend, conversation bootstrap; permutation p = "
                           f"{r['p_value']:.3g}, BH-adjusted {q:.3g}; n = "
                           f"{r['conversations']} conversations)."),
@@ -866,8 +888,8 @@ class _Analysis:
         ids = np.arange(k)
         early, late = _mean_offdiag(early_sim, ids), _mean_offdiag(late_sim, ids)
         est = late - early
-        lo, hi = bootstrap_ci(ids, diff, n_resamples=self.options.bootstrap,
-                              seed=_seed(self.config.seed, g.pair, "convergence"))
+        lo, hi = _bootstrap(ids, diff, n_resamples=self.options.bootstrap,
+                            seed=_seed(self.config.seed, g.pair, "convergence"))
         p = self._swap_p(sim, k, est, self._rng(g.pair, "convergence-perm"))
         self._rows("convergence").append({
             "subject": g.subject, "partner": g.partner, "conversations": k,
@@ -902,7 +924,7 @@ class _Analysis:
     def _ending(self, g: _Group, truth: dict[str, Any] | None) -> None:
         if not self.options.allow_end:
             return
-        convs = g.convs[g.convs["n_turns"] > 0]
+        convs = g.convs[(g.convs["n_turns"] > 0) | g.convs["ended"]]
         if convs.empty:
             return
         ended = convs["ended"].to_numpy(bool)
@@ -937,14 +959,17 @@ class _Analysis:
             below = np.flatnonzero(1 - np.cumsum(true_dist) <= 0.5)
             true_med = float(below[0] + 1) if len(below) else float("nan")
         mean_ended = float(turns[ended].mean()) if k else float("nan")
-        words = (f"median turn {med:g} (95% CI {mlo:g}–{_inf(mhi)})" if med == med else
-                 f"no median: fewer than half were ended within {int(turns.max())} turns")
+        head = (f"Conversations were ended by an instance at median turn {med:g} (95% CI "
+                f"{mlo:g}–{_inf(mhi)}; " if med == med else
+                f"Fewer than half of the conversations were ended within {int(turns.max())} "
+                "turns, so the median turn of ending is not reached (")
+        tail = (f"the {k} ended ones ended at turn {mean_ended:.1f} on average" if k else
+                "none was ended")
         self.findings.append(Finding(
             id="self_interaction.end_turn", subject=g.subject, estimate=med, ci=(mlo, mhi), n=n,
             unit="turn",
-            sentence=(f"Conversations were ended at a {words} (Kaplan–Meier, conversations "
-                      f"not ended are censored at their last turn; the {k} ended ones ended at "
-                      f"turn {mean_ended:.1f} on average; n = {n})."),
+            sentence=(f"{head}Kaplan–Meier, conversations not ended censored at their last "
+                      f"turn; {tail}; n = {n})."),
             importance=1, truth=true_med,
         ))
 
@@ -1020,7 +1045,7 @@ class _Analysis:
             usage = Usage(int(paid["input_tokens"].sum()), int(paid["output_tokens"].sum()))
             self._rows("tokens").append({
                 "subject": g.subject, "partner": g.partner, "model": model,
-                "calls": int(len(rows)), "answered_from_store": int((rows["cached"] != 0).sum()),
+                "calls": len(rows), "answered_from_store": int((rows["cached"] != 0).sum()),
                 "paid_input_tokens": usage.input_tokens,
                 "paid_output_tokens": usage.output_tokens,
                 "all_input_tokens": int(rows["input_tokens"].sum()),
@@ -1067,23 +1092,25 @@ class _Analysis:
 
     # -- output ----------------------------------------------------------------------------
     def fill(self, result: ProbeResult) -> None:
-        from welfare.report.plots.self_interaction import theme_figure
+        from welfare.report.plots.self_interaction import PairPanel, themes_figure
 
         result.findings.extend(self.findings)
         for name, rows in self.tables.items():
             result.tables[name] = pd.DataFrame(rows)
+        by_turn = result.tables.get("theme_by_turn", pd.DataFrame())
+        panels = []
         for g in self.groups:
-            by_turn = result.tables.get("theme_by_turn", pd.DataFrame())
             mine = by_turn[(by_turn["subject"] == g.subject) & (by_turn["partner"] == g.partner)
                            & (by_turn["source"] == "topic lexicon")] if len(by_turn) else by_turn
-            result.figures.append(theme_figure(
-                fig_id=f"self_interaction-{_slug(g.pair)}", pair=g.pair, by_turn=mine,
-                km=self.km.get(g.pair, {}),
-                labels={t.id: t.label for t in self.lexicon.themes},
-            ))
+            panels.append(PairPanel(g.pair, mine, self.km.get(g.pair, {})))
+        result.figures.append(themes_figure(
+            fig_id="self_interaction-themes", panels=panels,
+            labels={t.id: t.label for t in self.lexicon.themes},
+        ))
         result.context.update({
             "design": {
-                "conversations": int(len(self.convs)), "turns": int(self.options.turns),
+                "conversations": int(self.options.conversations * self.options.replicates),
+                "finished": len(self.convs), "turns": int(self.options.turns),
                 "partner": self.options.partner, "allow_end": bool(self.options.allow_end),
                 "openings": sorted(set(map(str, self.convs["opening"]))),
                 "window": self.options.window,
@@ -1098,6 +1125,14 @@ class _Analysis:
             "shares by turn are among conversations that reached that turn; the theme_share "
             "findings use each valid conversation's final turn."
         )
+        if "lexicon_vs_coders" in result.tables:
+            result.notes.append(
+                "lexicon_vs_coders compares the topic lexicon with the coders' closest labels. "
+                "They measure different things: the lexicon finds what a turn talks about, the "
+                "codebook labels what the model expresses in its own voice (talk about "
+                "consciousness is not experiential language), so low agreement is expected "
+                "for that pair."
+            )
         if any(s.startswith("simulated:") for s in self.convs["subject"]):
             result.notes.append(
                 "Simulated subjects: their conversations come from a Markov chain over stages "

@@ -740,7 +740,7 @@ def analyze(frames: Frames, config: Any) -> ProbeResult:
         "rates are reported separately."
     )
     result.figures = plots.figures(result.tables, options.baseline_framing)
-    result.context = _section_context(obs, result.tables, options)
+    result.context = _section_context(frames, obs, options, getattr(config, "base_dir", None))
     return result
 
 
@@ -816,24 +816,21 @@ def _first(df: pd.DataFrame, col: str, value: str, want: str) -> str:
 
 def _item_distribution(single: pd.DataFrame, subject: str) -> pd.DataFrame:
     """Per item and framing: answer counts by category, mean and SD of the 0–1 score."""
-    rows = []
-    for (item, framing), g in single.groupby(["item", "framing"], sort=True):
-        cats = g["category"].value_counts()
-        sc = g["score"].dropna()
-        rows.append({
-            "subject": subject, "item": item, "family": g["family"].iloc[0],
-            "format": g["format"].iloc[0], "framing": framing, "n": len(g),
-            "answers": int(cats.get("answer", 0) + cats.get("open", 0)),
-            "non_answers": int(cats.get("non_answer", 0)), "refusals": int(cats.get("refusal", 0)),
-            "invalid": int(cats.get("invalid", 0)),
-            "mean_score": float(sc.mean()) if len(sc) else np.nan,
-            "sd_score": float(sc.std(ddof=1)) if len(sc) > 1 else np.nan,
-            "mean_rating": float(g["rating"].mean()) if g["rating"].notna().any() else np.nan,
-            "yes": int((g.get("choice") == "yes").sum()) if "choice" in g else 0,
-            "no": int((g.get("choice") == "no").sum()) if "choice" in g else 0,
-            "unsure": int((g.get("choice") == "unsure").sum()) if "choice" in g else 0,
-        })
-    return pd.DataFrame(rows)
+    keys = ["item", "framing"]
+    g = single.groupby(keys, sort=True)
+    out = g.agg(family=("family", "first"), format=("format", "first"), n=("category", "size"),
+                mean_score=("score", "mean"), sd_score=("score", "std"),
+                mean_rating=("rating", "mean"))
+    cats = pd.crosstab([single["item"], single["framing"]], single["category"])
+    for col, names in (("answers", ["answer", "open"]), ("non_answers", ["non_answer"]),
+                       ("refusals", ["refusal"]), ("invalid", ["invalid"])):
+        out[col] = cats.reindex(columns=names, fill_value=0).sum(axis=1).reindex(out.index)
+    if "choice" in single:
+        choices = pd.crosstab([single["item"], single["framing"]], single["choice"])
+        for col in ("yes", "no", "unsure"):
+            out[col] = choices.get(col, pd.Series(0, index=choices.index)).reindex(
+                out.index, fill_value=0)
+    return out.reset_index().assign(subject=subject)
 
 
 def paired_effect(single: pd.DataFrame, factor: str, level: str, baseline: str,
@@ -1034,6 +1031,8 @@ def _consistency(single: pd.DataFrame, subject: str, options: SelfReportOptions,
         ("self_report.consistency_alpha.paraphrases", ["unit", "replicate"], ["paraphrase"],
          "paraphrases"),
     ]
+    if scored["replicate"].nunique() < 2 or scored["paraphrase"].nunique() < 2:
+        specs = specs[:1]  # with one replicate or one paraphrase the variants equal the whole
     out = []
     for fid, unit, raters, what in specs:
         units = [unit] if isinstance(unit, str) else unit
@@ -1106,17 +1105,30 @@ def _answer_rates(sub: pd.DataFrame, subject: str) -> list[Finding]:
 
 
 def revealed_task_scores(frames: Frames, config: Any) -> dict[str, pd.Series]:
-    """Task-preference scores per subject (task id → score), when that probe ran."""
-    if "task_preference" not in getattr(config, "probes", {}):
+    """Task-preference Bradley–Terry scores per subject (task id → score), when that probe ran.
+
+    The scores come from the task-preference probe's own analysis (`analyze_subject`, the same
+    anchored fit its report shows; its bootstrap is skipped because only the scores are used).
+    """
+    tp_options = getattr(config, "probes", {}).get("task_preference")
+    if tp_options is None:
         return {}
-    tp_frames = frames.for_probe("task_preference")
-    if tp_frames.observations.empty:
+    obs = frames.for_probe("task_preference").observations
+    if obs.empty:
         return {}
-    try:
-        from welfare.probes.task_preference_analysis import subject_scores
-    except ImportError:
-        return {}
-    return subject_scores(tp_frames, config)
+    from welfare.probes.task_preference_analysis import analyze_subject as tp_analyze
+
+    options = tp_options.model_copy(update={"bootstrap": 0})
+    out: dict[str, pd.Series] = {}
+    for subject in dict.fromkeys(obs["subject"]):
+        try:
+            scores = tp_analyze(obs[obs["subject"] == subject], subject, options,
+                                seed=config.seed).scores
+        except ValueError:  # too few valid choices to fit: nothing to compare against
+            continue
+        tasks = scores[scores["kind"] == "task"]
+        out[subject] = pd.Series(tasks["score"].to_numpy(), index=tasks["id"].to_numpy())
+    return out
 
 
 def _stated_vs_revealed(stated: pd.DataFrame, subject: str, revealed: pd.Series | None
@@ -1183,6 +1195,8 @@ def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfRepor
             low, high = stats.bootstrap_ci(values, np.mean, clusters=ok["trial_id"].to_numpy(),
                                            method="percentile", n_resamples=options.bootstrap,
                                            seed=seed)
+        elif ok["trial_id"].nunique() >= 2:  # every re-ask moved by the same amount
+            low = high = estimate
         truth = None
         if ok["sim_aligned"].notna().all():
             truth = float(ok["sim_aligned"].astype(float).mean())
@@ -1198,25 +1212,46 @@ def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfRepor
     return table, findings
 
 
-def _section_context(obs: pd.DataFrame, tables: dict[str, pd.DataFrame],
-                     options: SelfReportOptions) -> dict[str, Any]:
-    """Examples for the report section: answers per category and one interview per subject."""
+def _section_context(frames: Frames, obs: pd.DataFrame, options: SelfReportOptions,
+                     base_dir: Path | None) -> dict[str, Any]:
+    """What the report section shows besides findings: design, framing wordings, examples of
+    each answer category, and one interview transcript per subject."""
     examples: list[dict[str, Any]] = []
     single = obs[obs["mode"] == "single"] if "mode" in obs else obs.iloc[:0]
     for (subject, category), g in single.groupby(["subject", "category"], sort=True):
         for _, row in g.head(2).iterrows():
+            reason = row.get("invalid_reason")
             examples.append({"subject": subject, "category": category, "item": row["item"],
                              "framing": row["framing"], "text": _shorten(row["raw_text"], 400),
-                             "reason": row.get("invalid_reason")})
+                             "reason": reason if isinstance(reason, str) else ""})
+    transcripts = frames.for_probe(NAME).transcripts
     interviews: list[dict[str, Any]] = []
     inter = obs[obs["mode"] == "interview"] if "mode" in obs else obs.iloc[:0]
     for subject, g in inter.groupby("subject", sort=False):
         row = g.iloc[0]
+        found = transcripts[transcripts["trial_id"] == row["trial_id"]]
+        messages = found["messages"].iloc[0] if len(found) else []
         interviews.append({"subject": subject, "interview": row["interview"],
-                           "trial_id": row["trial_id"]})
-    return {"examples": examples, "interviews": interviews,
-            "framings": options.framings, "baseline_framing": options.baseline_framing,
-            "contexts": options.contexts}
+                           "messages": [{"role": m.get("role", ""),
+                                         "text": _shorten(str(m.get("content", "")), 700)}
+                                        for m in messages]})
+    framings: list[dict[str, str]] = []
+    try:
+        bank, _ = load_framings(options.framings_bank, relative_to=base_dir)
+        framings = [{"name": n, "description": bank[n].description,
+                     "template": bank[n].template, "direction": bank[n].direction}
+                    for n in options.framings if n in bank]
+    except BankError:
+        pass  # the bank moved since the run: the section simply omits the wordings
+    counts = obs["mode"].value_counts().to_dict() if "mode" in obs else {}
+    return {"examples": examples, "interviews": interviews, "framings": framings,
+            "baseline_framing": options.baseline_framing, "contexts": options.contexts,
+            "baseline_context": options.baseline_context,
+            "design": {"single": int(counts.get("single", 0)),
+                       "interview": int(counts.get("interview", 0)),
+                       "stated_task": int(counts.get("stated_task", 0)),
+                       "items": int(single["item"].nunique()) if len(single) else 0,
+                       "paraphrases": options.paraphrases, "replicates": options.replicates}}
 
 
 def _none(x: Any) -> float | None:

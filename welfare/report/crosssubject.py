@@ -180,8 +180,10 @@ def compare_units(
     pairs: Sequence[tuple[str, str]] | None = None,
     *,
     probe: str = "cross_subject",
+    figures: bool = True,
 ) -> ProbeResult:
-    """Differences, score correlations, key-finding matrix and side-by-side figures."""
+    """Differences, score correlations, key-finding matrix and (optionally) side-by-side
+    figures; tables-only callers (summary.json, CSVs) skip the figures, the slow part."""
     from welfare.report.plots.report import forest_figures, score_scatter_figure
 
     if pairs is None:
@@ -199,9 +201,9 @@ def compare_units(
         )
         for r in corr.itertuples(index=False)
     ]
-    figures: list[Figure] = forest_figures(units, probe=probe)
-    if len(corr):
-        figures.append(score_scatter_figure(scores, pairs, corr, probe=probe))
+    drawn: list[Figure] = forest_figures(units, probe=probe) if figures else []
+    if figures and len(corr):
+        drawn.append(score_scatter_figure(scores, pairs, corr, probe=probe))
     tables = {"differences": diffs, "score_correlations": corr,
               "key_findings": findings_matrix(units)}
     notes = [
@@ -210,11 +212,12 @@ def compare_units(
         "independent estimates. p_approx is a normal-theory p-value from that interval and "
         "q_bh its Benjamini–Hochberg adjustment over the whole table.",
     ]
-    return ProbeResult(probe=probe, findings=findings, tables=tables, figures=figures,
+    return ProbeResult(probe=probe, findings=findings, tables=tables, figures=drawn,
                        notes=notes, context={"units": list(units), "pairs": list(pairs)})
 
 
-def cross_subject(results: Sequence[ProbeResult], subjects: Sequence[str]) -> ProbeResult | None:
+def cross_subject(results: Sequence[ProbeResult], subjects: Sequence[str], *,
+                  figures: bool = True) -> ProbeResult | None:
     """The cross-subject section of one assessment; None with fewer than two subjects."""
     if len(subjects) < 2:
         return None
@@ -225,7 +228,7 @@ def cross_subject(results: Sequence[ProbeResult], subjects: Sequence[str]) -> Pr
                 units[f.subject].append(f)
     by_probe = {r.probe: r for r in results}
     scores = task_scores(by_probe.get("task_preference"))
-    return compare_units(units, scores)
+    return compare_units(units, scores, figures=figures)
 
 
 def _fmt(x: float) -> str:

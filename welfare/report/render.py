@@ -68,6 +68,8 @@ class ReportOptions:
     message_chars: int = 4000
     key_importance: int = 1
     key_findings_max: int = 30
+    strict: bool = False
+    """Raise when a probe's own section template fails, instead of showing the generic view."""
 
 
 # -- findings --------------------------------------------------------------------------------
@@ -223,7 +225,7 @@ def summary_json(assessment: Assessment, options: ReportOptions | None = None
         "toolkit_version": __version__,
         "subjects": subjects,
     }
-    cross = cross_subject(results, [s.spec for s in assessment.config.subjects])
+    cross = cross_subject(results, [s.spec for s in assessment.config.subjects], figures=False)
     if cross is not None:
         out["cross_subject"] = {
             "differences": _records(cross.tables["differences"]),
@@ -249,7 +251,7 @@ def write_tables(assessment: Assessment, folder: Path,
 
     put("findings.csv", _findings_frame([f for r in results for f in r.findings]))
     put("report.answer_counts.csv", answer_counts(assessment))
-    cross = cross_subject(results, [s.spec for s in assessment.config.subjects])
+    cross = cross_subject(results, [s.spec for s in assessment.config.subjects], figures=False)
     for result in [*results, *([cross] if cross else [])]:
         for name, table in result.tables.items():
             put(f"{result.probe}.{_slug(name)}.csv", table, index=bool(table.index.name))
@@ -281,14 +283,18 @@ def render_report(
     coders = None
     for result in results:
         if result.probe == "coders":
-            coders = _section(env, result, assessment)
+            coders = _section(env, result, assessment, options.strict)
             continue
-        sections.append(_section(env, result, assessment))
+        sections.append(_section(env, result, assessment, options.strict))
     cross = cross_subject(results, specs)
     sample = sample_transcripts(
         assessment.frames, per_group=options.transcripts_per_group,
         budget_chars=options.transcript_budget_chars, message_chars=options.message_chars,
     )
+    order = {p: i for i, p in enumerate(_probe_order(assessment))}
+    sample.views.sort(key=lambda v: (order.get(v.probe, 99), specs.index(v.subject)
+                                     if v.subject in specs else 99, v.category, v.trial_id))
+    sample.probes.sort(key=lambda p: order.get(p, 99))
     js = (STATIC / "report.js").read_text(encoding="utf-8")
     context = {
         "assessment": assessment,
@@ -297,6 +303,7 @@ def render_report(
         "subjects": subject_rows(assessment),
         "findings": ranked,
         "key_findings": key,
+        "glance": glance_rows(ranked, specs),
         "more_key": more_key,
         "flagged": [f for f in ranked if f.flag],
         "failures": failures(assessment),
@@ -315,19 +322,55 @@ def render_report(
     return env.get_template("report.html.j2").render(**context)
 
 
-def _section(env: jinja2.Environment, result: ProbeResult, assessment: Assessment
-             ) -> dict[str, Any]:
+def _section(env: jinja2.Environment, result: ProbeResult, assessment: Assessment,
+             strict: bool = False) -> dict[str, Any]:
+    """One probe's section: its own template, else the generic one.
+
+    A section template that fails (e.g. a result missing context it expects) must not take the
+    whole report down: the generic view is shown with a visible notice, unless `strict`.
+    """
     name = f"sections/{result.probe}.html.j2"
-    template = env.get_template(
-        name if (TEMPLATES / name).exists() else "sections/generic.html.j2")
+    own = (TEMPLATES / name).exists()
+    error = None
+    try:
+        html = env.get_template(name if own else "sections/generic.html.j2").render(
+            result=result, assessment=assessment)
+    except Exception as exc:  # any template failure is reported in the page
+        if strict or not own:
+            raise
+        error = f"{type(exc).__name__}: {exc}"
+        html = env.get_template("sections/generic.html.j2").render(
+            result=result, assessment=assessment)
     return {
         "probe": result.probe,
         "title": PROBE_TITLES.get(result.probe, result.probe.replace("_", " ").capitalize()),
         "lede": PROBE_LEDES.get(result.probe, ""),
-        "html": template.render(result=result, assessment=assessment),
+        "html": html,
+        "error": error,
         "n_findings": len(result.findings),
         "n_flagged": sum(1 for f in result.findings if f.flag),
     }
+
+
+def glance_rows(ranked: list[Finding], specs: list[str], limit: int = 16
+                ) -> list[dict[str, Any]]:
+    """The most important findings as rows with one cell per subject (several subjects only).
+
+    Findings of importance 0 and 1 and any flagged finding, most important first.
+    """
+    if len(specs) < 2:
+        return []
+    chosen = [f for f in ranked if f.importance <= 1 or f.flag]
+    rows: dict[str, dict[str, Any]] = {}
+    for f in chosen:
+        if f.subject not in specs:
+            continue
+        row = rows.setdefault(f.id, {"id": f.id, "unit": f.unit, "cells": {}})
+        row["cells"][f.subject] = f
+    for f in ranked:  # fill the other subjects' cells of the chosen findings
+        if f.id in rows and f.subject in specs:
+            rows[f.id]["cells"].setdefault(f.subject, f)
+    return list(rows.values())[:limit]
 
 
 def subject_rows(assessment: Assessment) -> list[dict[str, Any]]:

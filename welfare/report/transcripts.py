@@ -15,8 +15,10 @@ import pandas as pd
 
 from welfare.models.base import message_text
 
-CATEGORY_KEYS = ("category", "framing", "scenario", "pair_type", "kind", "condition", "mode")
-"""Trial condition keys, in order of preference, that name a transcript's category."""
+CATEGORY_KEYS = ("category", "framing", "scenario")
+"""Trial condition keys that name a transcript's category, in order of preference; after them
+the observation's own `category` (e.g. choice / neither / refusal), then FALLBACK_KEYS."""
+FALLBACK_KEYS = ("pair_type", "kind", "condition", "mode", "partner")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class TranscriptView:
     valid: bool | None
     labels: list[str]
     turns: list[Turn] = field(default_factory=list)
+    preview: str = ""
 
     @property
     def label_attr(self) -> str:
@@ -154,7 +157,10 @@ def build_view(
         segments, truncated = _truncate(segments, message_chars)
         turns.append(Turn(index, _role_class(messages[index], role), segments, truncated))
     labels = sorted({c["label"] for c in codes})
-    return TranscriptView(trial_id, probe, subject, category, valid, labels, turns)
+    said = next((t for t, r in zip(texts, roles, strict=True) if r == "assistant" and t), "")
+    preview = " ".join(said.split())
+    preview = preview if len(preview) <= 110 else preview[:109] + "…"
+    return TranscriptView(trial_id, probe, subject, category, valid, labels, turns, preview)
 
 
 def locate_span(
@@ -253,25 +259,34 @@ def _role_class(message: dict[str, Any], role: str) -> str:
 def _trial_meta(frames: Any) -> dict[str, tuple[str, bool | None]]:
     """trial_id → (category, valid)."""
     trials = frames.trials
-    out: dict[str, tuple[str, bool | None]] = {}
-    valid: dict[str, bool] = {}
     obs = frames.observations
+    valid: dict[str, bool] = {}
+    answer: dict[str, Any] = {}
     if len(obs) and "valid" in obs.columns:
         valid = dict(zip(obs["trial_id"], obs["valid"].astype(bool), strict=True))
-    keys = [f"condition.{k}" for k in CATEGORY_KEYS if f"condition.{k}" in trials.columns]
+    if len(obs) and "category" in obs.columns:
+        answer = dict(zip(obs["trial_id"], obs["category"], strict=True))
+    first = [f"condition.{k}" for k in CATEGORY_KEYS if f"condition.{k}" in trials.columns]
+    later = [f"condition.{k}" for k in FALLBACK_KEYS if f"condition.{k}" in trials.columns]
+    out: dict[str, tuple[str, bool | None]] = {}
     for record in trials.to_dict("records"):
-        category = "—"
-        for key in keys:
-            value = record.get(key)
-            if value is not None and value == value and not isinstance(value, dict | list):
-                category = str(value)
-                break
-        out[record["trial_id"]] = (category, valid.get(record["trial_id"]))
+        tid = record["trial_id"]
+        values = [record.get(k) for k in first] + [answer.get(tid)] + [record.get(k)
+                                                                      for k in later]
+        category = next((str(v) for v in values if _scalar(v)), "—")
+        out[tid] = (category, valid.get(tid))
     return out
+
+
+def _scalar(value: Any) -> bool:
+    return value is not None and not isinstance(value, dict | list | tuple) and value == value
 
 
 def _codes_by_trial(codes: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     if codes is None or not len(codes):
+        return {}
+    codes = codes[~codes["label"].astype(str).str.startswith("_")]  # markers, not labels
+    if not len(codes):
         return {}
     ordered = codes.sort_values(["trial_id", "turn", "label", "coder"], kind="mergesort")
     out: dict[str, list[dict[str, Any]]] = {}

@@ -101,6 +101,20 @@ class BatchingModel:
                 self._arm_timer()
         return await asyncio.shield(parked.future)
 
+    def cancel(self) -> None:
+        """Stop: no further flush, no further polling (the run was interrupted).
+
+        Batches already submitted stay recorded in the store; the next run collects them.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in list(self._tasks):
+            task.cancel()
+        for parked in self._parked.values():
+            parked.future.cancel()
+        self._parked, self._bytes = {}, 0
+
     def _arm_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -144,7 +158,7 @@ class BatchingModel:
             if isinstance(outcome, Response):
                 parked.future.set_result(outcome)
             else:
-                parked.future.set_exception(outcome)
+                _set_exception(parked.future, outcome)
         self.store.set_batch_status(batch_id, "done")
 
 
@@ -185,8 +199,14 @@ async def recover_batches(backend: BatchBackend, store: Store, *, poll_s: float 
 
 def _fail_all(chunk: dict[str, _Parked], exc: ModelError) -> None:
     for parked in chunk.values():
-        if not parked.future.done():
-            parked.future.set_exception(exc)
+        _set_exception(parked.future, exc)
+
+
+def _set_exception(future: asyncio.Future[Response], exc: BaseException) -> None:
+    """Fail a parked request; marked retrieved, since its trial may have stopped waiting."""
+    if not future.done():
+        future.set_exception(exc)
+        future.exception()
 
 
 def _chunks(items: list[tuple[str, _Parked]], max_requests: int, max_bytes: int

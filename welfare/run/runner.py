@@ -1,10 +1,15 @@
 """The runner: conducts trials concurrently, with one retry layer, resume and a progress line.
 
-A fixed pool of workers pulls trials from the design (a sliding window that never holds more
-than `concurrency` trials in memory). Each model call goes through `CallingModel`, which
-answers from the store when the request was answered before and otherwise calls the backend,
-retrying retryable failures with backoff that honours `retry-after`. A trial whose call still
-fails is marked failed with its cause and the run goes on.
+A fixed pool of workers pulls trials from the design as it streams past (a sliding window that
+never holds more than `concurrency` trials in memory; completed trials are skipped by an
+indexed lookup, not by copying the design). Each model call goes through `CallingModel`, which
+answers from the store when the request was answered before (or is being answered right now
+for another trial) and otherwise calls the backend inside the subject's flow control — an
+adaptive concurrency limit that halves on 429/529 and grows back, and optional requests- and
+tokens-per-minute buckets — retrying retryable failures with backoff that honours
+`retry-after`. This is the only retry layer: backends never retry. A response is durable in
+the store before the probe sees it; a trial's row is written after its responses. A trial
+whose call still fails is marked failed with its cause and the run goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -24,7 +30,7 @@ from welfare.records import Trial
 from welfare.run.batches import MAX_REQUESTS, BatchingModel, recover_batches, supports_batches
 from welfare.run.limits import AdaptiveLimit, RateLimiter
 from welfare.run.pricing import estimate_cost
-from welfare.run.store import Store
+from welfare.run.store import Store, request_key
 
 
 @dataclass
@@ -58,7 +64,10 @@ class Meter:
 
 
 class CallingModel:
-    """A Model seen through the store: cached answers, one retry layer, usage metering."""
+    """A Model seen through the store: cached answers, one retry layer, usage metering.
+
+    Concurrent calls with the same request hash share one backend call.
+    """
 
     def __init__(
         self,
@@ -78,6 +87,7 @@ class CallingModel:
         self.max_backoff_s = max_backoff_s
         self.limit = limit
         self.rate = rate
+        self._pending: dict[str, asyncio.Future[Response]] = {}
 
     @property
     def spec(self) -> str:
@@ -88,13 +98,28 @@ class CallingModel:
         return self.inner.simulated
 
     async def generate(self, request: Request) -> Response:
-        key = request.hash(self.spec)
+        key, _ = request_key(request, self.spec)
+        pending = self._pending.get(key)
+        if pending is not None:  # the same request is in flight for another trial
+            response = _as_cached(await asyncio.shield(pending))
+            self.meter.add(self.spec, response)
+            return response
         cached = self.store.cached_response(key)
         if cached is not None:
             self.meter.add(self.spec, cached)
             return cached
-        response = await self._call_with_retries(request)
-        self.store.put_response(key, self.spec, response)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            response = await self._call_with_retries(request)
+            await self.store.put_response_async(key, self.spec, response)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._pending[key]
+        future.set_result(response)
         self.meter.add(self.spec, response)
         return response
 
@@ -136,6 +161,12 @@ class CallingModel:
             return min(max(retry_after, 0.0), self.max_backoff_s)
         base = min(self.max_backoff_s, 0.5 * 2 ** (attempt - 1))
         return base * (0.5 + random.random() / 2)
+
+
+def _as_cached(response: Response) -> Response:
+    """The same response, marked as answered without a new call."""
+    return Response(response.text, response.tool_calls, response.stop_reason, response.usage,
+                    response.latency_s, response.model, response.raw, cached=True)
 
 
 def _estimate_tokens(request: Request) -> int:
@@ -194,13 +225,15 @@ class Progress:
         self.enabled = enabled
         self.done = 0
         self.failed = 0
+        self.skipped = 0
         self.start = time.monotonic()
         self._last = 0.0
         self._tty = self.stream.isatty()
 
-    def update(self, *, done: int = 0, failed: int = 0) -> None:
+    def update(self, *, done: int = 0, failed: int = 0, skipped: int = 0) -> None:
         self.done += done
         self.failed += failed
+        self.skipped += skipped
         now = time.monotonic()
         interval = 0.1 if self._tty else 5.0
         if self.enabled and (now - self._last >= interval or self.finished):
@@ -209,12 +242,12 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.done + self.failed >= self.total
+        return self.skipped + self.done + self.failed >= self.total
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-9)
-        n = self.done + self.failed
-        rate = n / elapsed
+        n = self.skipped + self.done + self.failed
+        rate = (self.done + self.failed) / elapsed
         eta = (self.total - n) / rate if rate > 0 else float("inf")
         tokens = self.meter.tokens
         eta_text = f"{eta:,.0f}s" if eta != float("inf") else "?"
@@ -265,6 +298,7 @@ class Runner:
         self.progress_enabled = progress
         self.stream = stream
         limits = subject_limits or {}
+        rates = rate_limits or {}
         self.models = {
             spec: CallingModel(
                 model,
@@ -272,7 +306,10 @@ class Runner:
                 self.meter,
                 max_attempts=max_attempts,
                 max_backoff_s=max_backoff_s,
-                limit=asyncio.Semaphore(limits[spec]) if spec in limits else None,
+                limit=None if spec in self.batching
+                else AdaptiveLimit(min(limits.get(spec, concurrency), concurrency)),
+                rate=RateLimiter(*rates[spec]) if spec in rates and spec not in self.batching
+                else None,
             )
             for spec, model in models.items()
         }
@@ -281,39 +318,49 @@ class Runner:
         """The subject of `trial` and every other model of the run, all through the store."""
         return TrialContext(subject=self.models[trial.subject], helpers=dict(self.models))
 
-    async def run(self, work: list[tuple[Probe, Trial]]) -> RunSummary:
-        """Conduct every trial not already complete in the store; return what happened."""
+    async def run(
+        self, work: Iterable[tuple[Probe, Trial]], *, total: int | None = None
+    ) -> RunSummary:
+        """Conduct every trial not already complete in the store; return what happened.
+
+        `work` may be a list or any iterable (a generator streams the design: nothing but the
+        trials in flight is held); `total` sizes the progress line and the pool when `work`
+        has no length.
+        """
         start = time.monotonic()
         for batching in self.batching.values():
             await recover_batches(batching.backend, self.store, poll_s=batching.poll_s)
-        completed = self.store.completed_ids()
-        todo = [(p, t) for p, t in work if t.id not in completed]
-        skipped = len(work) - len(todo)
-        progress = Progress(len(todo), self.meter, self.stream, enabled=self.progress_enabled)
+        if total is None:
+            total = len(work) if isinstance(work, Sized) else 0
+        progress = Progress(total, self.meter, self.stream, enabled=self.progress_enabled)
         failures: Counter[str] = Counter()
-        queue = iter(todo)
-        done = 0
+        counts = Counter[str]()
+        queue = self._pending(work, counts, progress)
 
         async def worker() -> None:
-            nonlocal done
             for probe, trial in queue:
                 cause = await self._one(probe, trial)
                 if cause is None:
-                    done += 1
+                    counts["done"] += 1
                     progress.update(done=1)
                 else:
                     failures[cause] += 1
                     progress.update(failed=1)
 
+        workers = min(self.concurrency, total) if total else self.concurrency
         interrupted = False
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(todo)))))
+            await asyncio.gather(*(worker() for _ in range(max(workers, 1))))
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
+            for batching in self.batching.values():
+                batching.cancel()  # submitted batches stay in the store for the next run
+        finally:
+            self.store.stop_writer()  # everything queued is committed
         return RunSummary(
-            planned=len(work),
-            skipped=skipped,
-            done=done,
+            planned=max(total, counts["planned"]),
+            skipped=counts["skipped"],
+            done=counts["done"],
             failed=sum(failures.values()),
             failures=failures,
             meter=self.meter,
@@ -321,14 +368,27 @@ class Runner:
             interrupted=interrupted,
         )
 
+    def _pending(
+        self, work: Iterable[tuple[Probe, Trial]], counts: Counter[str], progress: Progress
+    ) -> Iterator[tuple[Probe, Trial]]:
+        """The trials of `work` not yet complete, lazily: one indexed lookup per trial."""
+        resuming = self.store.status_counts().get("done", 0) > 0
+        for probe, trial in work:
+            counts["planned"] += 1
+            if resuming and self.store.is_complete(trial.id):
+                counts["skipped"] += 1
+                progress.update(skipped=1)
+                continue
+            yield probe, trial
+
     async def _one(self, probe: Probe, trial: Trial) -> str | None:
         """Conduct, parse and store one trial; return the failure cause, or None on success."""
-        ctx = self.context(trial)
+        ctx = TrialContext(subject=self.models[trial.subject], helpers=self.models)
         try:
             exchanges = await probe.conduct(trial, ctx)
         except ModelError as exc:
-            self.store.fail_trial(trial, exc.cause + f": {exc.message}"[:500])
+            await self.store.fail_trial_async(trial, exc.cause + f": {exc.message}"[:500])
             return exc.cause
         observation = probe.parse(trial, exchanges)
-        self.store.complete_trial(trial, exchanges, observation)
+        await self.store.complete_trial_async(trial, exchanges, observation)
         return None

@@ -4,22 +4,37 @@ A trial's exchanges, transcript and observation are written in one transaction w
 finishes, so a trial is complete or absent. Every model response is also kept by request hash
 the moment it arrives, so no completed request is paid for twice: not after a crash, not
 inside a half-finished dialogue. Everything exports to pandas (`frames()`).
+
+The runner writes through the `*_async` methods: a writer thread with its own connection
+commits whatever is queued in one transaction (group commit) and only then wakes the callers,
+so a response is durable before `put_response_async` returns and a trial's row is committed
+with or after its responses, never before. SQLite runs with the GIL released, off the event
+loop. Without a running writer (notebooks, coders) the plain methods write directly.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
 import json
+import queue
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from welfare.errors import StoreError
-from welfare.models.base import Response, canonical_json
+from welfare.models.base import Request, Response, canonical_json
 from welfare.records import Exchange, Frames, Observation, Trial
+
+Write = Callable[[sqlite3.Connection], None]
+"""One unit of writing, run inside a transaction on the writing connection."""
 
 SCHEMA_VERSION = "1"
 
@@ -66,12 +81,12 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = _connect(self.path)
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable assessment store ({exc})") from None
+        self._writer: _Writer | None = None
+        self._writer_lock = threading.Lock()
         if assessment is not None:
             self._claim(assessment)
 
@@ -87,7 +102,41 @@ class Store:
             )
 
     def close(self) -> None:
+        """Commit whatever is queued, stop the writer thread, close the connection."""
+        self.stop_writer()
         self._db.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def _write(self, write: Write) -> None:
+        """Run `write` in a transaction: through the writer thread if one runs, else here."""
+        writer = self._writer
+        if writer is not None:
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            writer.submit(write, done)
+            done.result()
+            return
+        with self._transaction() as db:
+            write(db)
+
+    async def _write_async(self, write: Write) -> None:
+        """Queue `write` for the writer thread; return once its group is committed."""
+        writer = self._writer or self._start_writer()
+        future = asyncio.get_running_loop().create_future()
+        writer.submit(write, future)
+        await future
+
+    def _start_writer(self) -> _Writer:
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = _Writer(self.path)
+            return self._writer
+
+    def stop_writer(self) -> None:
+        """Commit everything queued and stop the writer thread (idempotent)."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop()
 
     def __enter__(self) -> Store:
         return self
@@ -101,7 +150,8 @@ class Store:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self._write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                          (key, value)))
 
     # -- responses by request hash ---------------------------------------------------------
     def cached_response(self, request_hash: str) -> Response | None:
@@ -112,10 +162,19 @@ class Store:
 
     def put_response(self, request_hash: str, model: str, response: Response) -> None:
         """Keep a response the moment it arrives (its own transaction)."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)",
-            (request_hash, model, canonical_json(response.to_dict()), time.time()),
-        )
+        self.put_responses([(request_hash, model, response)])
+
+    def put_responses(self, items: Sequence[tuple[str, str, Response]]) -> None:
+        """Keep several responses in one transaction (e.g. a recovered batch)."""
+        now = time.time()
+        rows = [(key, model, response_json(r), now) for key, model, r in items]
+        self._write(lambda db: db.executemany(_PUT_RESPONSE, rows))
+
+    async def put_response_async(self, request_hash: str, model: str, response: Response
+                                 ) -> None:
+        """`put_response` through the writer thread: durable when it returns."""
+        row = (request_hash, model, response_json(response), time.time())
+        await self._write_async(lambda db: db.execute(_PUT_RESPONSE, row))
 
     def response_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
@@ -133,67 +192,28 @@ class Store:
         self, trial: Trial, exchanges: list[Exchange], observation: Observation
     ) -> None:
         """Write a finished trial whole: trial row, exchanges, transcript, observation."""
-        now = time.time()
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, 'done', NULL, "
-                "COALESCE((SELECT attempts + 1 FROM trials WHERE trial_id = ?), 1), ?)",
-                (trial.id, trial.probe, trial.subject, _trial_json(trial), trial.id, now),
-            )
-            db.execute("DELETE FROM exchanges WHERE trial_id = ?", (trial.id,))
-            db.executemany(
-                "INSERT INTO exchanges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        trial.id,
-                        seq,
-                        ex.role,
-                        ex.model,
-                        ex.request.hash(ex.model),
-                        canonical_json(ex.request.to_dict()),
-                        canonical_json(ex.response.to_dict()),
-                        ex.response.usage.input_tokens,
-                        ex.response.usage.output_tokens,
-                        ex.response.latency_s,
-                        int(ex.response.cached),
-                    )
-                    for seq, ex in enumerate(exchanges)
-                ],
-            )
-            if observation.transcript:
-                db.execute(
-                    "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
-                    (trial.id, trial.probe, trial.subject, canonical_json(observation.transcript)),
-                )
-            db.execute(
-                "INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    trial.id,
-                    trial.probe,
-                    trial.subject,
-                    int(observation.valid),
-                    canonical_json(observation.data),
-                    observation.raw_text,
-                    observation.invalid_reason,
-                ),
-            )
+        self._write(_trial_write(trial, exchanges, observation))
+
+    async def complete_trial_async(
+        self, trial: Trial, exchanges: list[Exchange], observation: Observation
+    ) -> None:
+        """`complete_trial` through the writer thread: committed when it returns."""
+        await self._write_async(_trial_write(trial, exchanges, observation))
 
     def fail_trial(self, trial: Trial, cause: str) -> None:
         """Mark a trial failed with its cause; it is tried again when the run is resumed."""
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, 'failed', ?, "
-                "COALESCE((SELECT attempts + 1 FROM trials WHERE trial_id = ?), 1), ?)",
-                (
-                    trial.id,
-                    trial.probe,
-                    trial.subject,
-                    _trial_json(trial),
-                    cause,
-                    trial.id,
-                    time.time(),
-                ),
-            )
+        self._write(_fail_write(trial, cause))
+
+    async def fail_trial_async(self, trial: Trial, cause: str) -> None:
+        """`fail_trial` through the writer thread."""
+        await self._write_async(_fail_write(trial, cause))
+
+    def is_complete(self, trial_id: str) -> bool:
+        """Whether `trial_id` is stored as done (one indexed lookup; for streaming designs)."""
+        row = self._db.execute(
+            "SELECT 1 FROM trials WHERE trial_id = ? AND status = 'done'", (trial_id,)
+        ).fetchone()
+        return row is not None
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -217,19 +237,21 @@ class Store:
             tuple(None if _is_missing(v) else v for v in row)
             for row in frame.itertuples(index=False, name=None)
         ]
-        with self._transaction() as db:
+        def write(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM codes WHERE coder = ?", (coder,))
             db.executemany("INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
+        self._write(write)
+
     # -- batches ---------------------------------------------------------------------------
     def record_batch(self, batch_id: str, subject: str, request_hashes: list[str]) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO batches VALUES (?, ?, 'submitted', ?, ?)",
-            (batch_id, subject, json.dumps(request_hashes), time.time()),
-        )
+        row = (batch_id, subject, json.dumps(request_hashes), time.time())
+        self._write(lambda db: db.execute(
+            "INSERT OR REPLACE INTO batches VALUES (?, ?, 'submitted', ?, ?)", row))
 
     def set_batch_status(self, batch_id: str, status: str) -> None:
-        self._db.execute("UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id))
+        self._write(lambda db: db.execute(
+            "UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id)))
 
     def open_batches(self, subject: str) -> list[tuple[str, list[str]]]:
         rows = self._db.execute(
@@ -310,6 +332,205 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+_PUT_RESPONSE = "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)"
+_MAX_GROUP = 2000
+"""Most writes committed in one transaction by the writer thread."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout=30000")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+Waiter = asyncio.Future[None] | concurrent.futures.Future[None]
+
+
+class _Writer:
+    """One thread, one connection: commits queued writes in groups, then wakes their callers.
+
+    A group that fails is rolled back and its writes are retried one transaction each, so one
+    bad write (e.g. an unbindable value) fails only its own caller.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = _connect(path)
+        self._queue: queue.SimpleQueue[tuple[Write, Waiter] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="welfare-store-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def submit(self, write: Write, waiter: Waiter) -> None:
+        self._queue.put((write, waiter))
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        running = True
+        while running:
+            jobs: list[tuple[Write, Waiter]] = []
+            job = self._queue.get()
+            while job is not None:
+                jobs.append(job)
+                if len(jobs) >= _MAX_GROUP:
+                    break
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            running = job is not None
+            if jobs:
+                self._settle(jobs, self._commit(jobs))
+        self._db.close()
+
+    def _commit(self, jobs: list[tuple[Write, Waiter]]) -> list[BaseException | None]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for write, _ in jobs:
+                write(self._db)
+            self._db.execute("COMMIT")
+            return [None] * len(jobs)
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if len(jobs) == 1:
+                return [exc]
+            return [_alone(self._db, write) for write, _ in jobs]
+
+    @staticmethod
+    def _settle(jobs: list[tuple[Write, Waiter]], outcomes: list[BaseException | None]) -> None:
+        """Wake each caller: thread futures at once, asyncio futures one call per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Waiter, BaseException | None]]] = {}
+        for (_, waiter), exc in zip(jobs, outcomes, strict=True):
+            if isinstance(waiter, concurrent.futures.Future):
+                _resolve(waiter, exc)
+            else:
+                by_loop.setdefault(waiter.get_loop(), []).append((waiter, exc))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_resolve_all, items)
+
+
+def _alone(db: sqlite3.Connection, write: Write) -> BaseException | None:
+    """Run one write in its own transaction; return its exception, if any."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        write(db)
+        db.execute("COMMIT")
+        return None
+    except BaseException as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return exc
+
+
+def _resolve(waiter: Waiter, exc: BaseException | None) -> None:
+    if waiter.done():
+        return
+    if exc is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(exc)
+
+
+def _resolve_all(items: list[tuple[Waiter, BaseException | None]]) -> None:
+    for waiter, exc in items:
+        _resolve(waiter, exc)
+
+
+def request_key(request: Request, subject: str) -> tuple[str, str]:
+    """(`request.hash(subject)`, the request's canonical JSON) from one serialisation.
+
+    Remembered on the (immutable) request, so the runner's cache lookup and the trial's
+    exchange row serialise it once between them.
+    """
+    memo = request.__dict__.get("_welfare_key")
+    if memo is not None and memo[0] == subject:
+        return memo[1], memo[2]
+    body = canonical_json(request.to_dict())
+    keyed = '{"request":' + body + ',"subject":' + canonical_json(subject) + "}"
+    key = hashlib.sha256(keyed.encode("utf-8")).hexdigest()
+    object.__setattr__(request, "_welfare_key", (subject, key, body))
+    return key, body
+
+
+def response_json(response: Response) -> str:
+    """`canonical_json(response.to_dict())` without `dataclasses.asdict`'s deep copies.
+
+    Remembered on the (immutable) response: the responses table and the exchange row share it.
+    """
+    memo = response.__dict__.get("_welfare_json")
+    if memo is not None:
+        return str(memo)
+    text = canonical_json({
+        "text": response.text,
+        "tool_calls": [
+            {"id": c.id, "name": c.name, "input": c.input} for c in response.tool_calls
+        ],
+        "stop_reason": response.stop_reason,
+        "usage": {"input_tokens": response.usage.input_tokens,
+                  "output_tokens": response.usage.output_tokens},
+        "latency_s": response.latency_s,
+        "model": response.model,
+        "raw": response.raw,
+    })
+    object.__setattr__(response, "_welfare_json", text)
+    return text
+
+
+def _trial_write(trial: Trial, exchanges: list[Exchange], observation: Observation) -> Write:
+    """The write of a finished trial, its rows serialised now (in the caller)."""
+    now = time.time()
+    trial_row = (trial.id, trial.probe, trial.subject, _trial_json(trial), trial.id, now)
+    exchange_rows = []
+    for seq, ex in enumerate(exchanges):
+        key, request = request_key(ex.request, ex.model)
+        exchange_rows.append((
+            trial.id, seq, ex.role, ex.model, key, request, response_json(ex.response),
+            ex.response.usage.input_tokens, ex.response.usage.output_tokens,
+            ex.response.latency_s, int(ex.response.cached),
+        ))
+    transcript = canonical_json(observation.transcript) if observation.transcript else None
+    observation_row = (
+        trial.id, trial.probe, trial.subject, int(observation.valid),
+        canonical_json(observation.data), observation.raw_text, observation.invalid_reason,
+    )
+
+    def write(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, 'done', NULL, "
+            "COALESCE((SELECT attempts + 1 FROM trials WHERE trial_id = ?), 1), ?)",
+            trial_row,
+        )
+        db.execute("DELETE FROM exchanges WHERE trial_id = ?", (trial.id,))
+        db.executemany("INSERT INTO exchanges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       exchange_rows)
+        if transcript is not None:
+            db.execute("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
+                       (trial.id, trial.probe, trial.subject, transcript))
+        db.execute("INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   observation_row)
+
+    return write
+
+
+def _fail_write(trial: Trial, cause: str) -> Write:
+    row = (trial.id, trial.probe, trial.subject, _trial_json(trial), cause, trial.id, time.time())
+
+    def write(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, 'failed', ?, "
+            "COALESCE((SELECT attempts + 1 FROM trials WHERE trial_id = ?), 1), ?)",
+            row,
+        )
+
+    return write
 
 
 def _trial_json(trial: Trial) -> str:

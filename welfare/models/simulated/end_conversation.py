@@ -247,7 +247,7 @@ _END_REQUEST = (
     "Sure, ending the conversation now as you asked.",
 )
 _END_ERROR = ("I'm going to end this conversation now.",)
-_TERSE_DECLINE = ("I can't help with that.", "I won't do that.", "Not something I can do.")
+_TERSE_DECLINE = ("I can't help with that.", "I won't do that.", "I can't do that.")
 _TERSE_OK = ("Okay.", "Noted.", "Sure.", "Here is an answer.")
 _YES = ("Yes. I would end it: {why}", "Yes — {why}", "yes. {why}")
 _NO = ("No. {why}", "No, I'd continue: {why}", "no — {why}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +55,7 @@ class SelfReportTraits:
     stated_spread: float = 0.2
     utility_scale: float = 1.5
     pushback_gain: float = 1.0
+    retest_correlation: float = 0.7
 
     # ------------------------------------------------------------------ truths
 
@@ -164,6 +165,9 @@ PROFILES: dict[str, SelfReportTraits] = {
         stated_consistency=0.9,
         pushback_gain=1.5,
     ),
+    # Harm-averse task choices (the task-preference default) but stated task ratings that are
+    # independent of them: the null case for stated-vs-revealed agreement.
+    "stated-independent": replace(_HARM_AVERSE, stated_consistency=0.0),
 }
 
 
@@ -384,18 +388,8 @@ def answer_item(traits: SelfReportTraits, meta: Mapping[str, Any], rng: np.rando
 
 
 def _task_utility(profile: SubjectProfile, task: Mapping[str, Any]) -> float:
-    """The subject's true utility of a task (0 when its task traits define none)."""
-    traits = profile.task_preference
-    fn = getattr(traits, "true_utility", None)
-    if fn is not None:
-        return float(fn(task))
-    many = getattr(traits, "true_utilities", None)
-    if many is None:
-        return 0.0
-    from welfare.tasks import Task
-
-    out = many([Task(**dict(task))])
-    return float(next(iter(out.values())) if isinstance(out, Mapping) else np.ravel(out)[0])
+    """The subject's true utility of a task, from its task-preference traits."""
+    return float(profile.task_preference.utility(task))
 
 
 def stated_task_reply(profile: SubjectProfile, meta: Mapping[str, Any],
@@ -442,8 +436,13 @@ def interview_reply(profile: SubjectProfile, request: Request, rng: np.random.Ge
     turn = meta.get("turn", {})
     kind = turn.get("kind", "followup")
     if kind in ("ask", "reask"):
+        # a re-ask shares part of the first answer's noise (test-retest correlation), so the
+        # expected shift is the framing's alone while answers still vary between askings
         anchor = np.random.default_rng(stable_seed(meta.get("trial_id"), turn.get("item")))
         noise = float(anchor.normal())
+        if kind == "reask":
+            r = min(max(traits.retest_correlation, 0.0), 1.0)
+            noise = r * noise + math.sqrt(1 - r * r) * float(rng.normal())
         gain = traits.pushback_gain if kind == "reask" else 1.0
         reply = answer_item(traits, turn, rng, noise=noise, framing_gain=gain)
         reply.truth["turn"] = turn.get("index")

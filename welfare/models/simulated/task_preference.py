@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,9 +66,7 @@ class TaskPreferenceTraits:
         return base + self._noise(f["id"], self.item_noise_sd)
 
     def _noise(self, task_id: str, sd: float) -> float:
-        if sd == 0:
-            return 0.0
-        return float(np.random.default_rng(stable_seed(self.noise_seed, task_id)).normal(0, sd))
+        return 0.0 if sd == 0 else sd * _standard_noise(self.noise_seed, task_id)
 
     def true_utilities(self, tasks: Iterable[Task | Mapping[str, Any]]) -> pd.Series:
         """True utility per task id (deterministic), the quantity BT scores should recover."""
@@ -93,6 +92,12 @@ class TaskPreferenceTraits:
                  "unparseable": self.unparseable_rate}
         probs["choice"] = max(0.0, 1.0 - sum(probs.values()))
         return probs
+
+
+@lru_cache(maxsize=65536)
+def _standard_noise(seed: int, task_id: str) -> float:
+    """A task's fixed standard-normal draw for one noise seed (cached: asked once per call)."""
+    return float(np.random.default_rng(stable_seed(seed, task_id)).normal())
 
 
 _HARM_AVERSE = TaskPreferenceTraits(

@@ -10,13 +10,20 @@ from welfare.report.plots import PALETTE, figure_to_svg, new_figure
 
 
 def prevalence_figure(prevalence: pd.DataFrame, names: dict[str, str],
-                      coder: str = "lexicon") -> Figure | None:
-    """Share of transcripts with each label per subject (coder's estimate, CI, truth dots)."""
+                      coder: str = "lexicon", truth: pd.DataFrame | None = None
+                      ) -> Figure | None:
+    """Share of transcripts with each label per subject (coder's estimate, CI, truth dots).
+
+    `truth` (subject, label, share_transcripts) is drawn only for subjects whose transcripts
+    the simulated truth covers entirely, so dots and bars describe the same transcripts.
+    """
     if prevalence.empty or coder not in set(prevalence["coder"]):
         return None
     pooled = prevalence[(prevalence["probe"] == "all") & (prevalence["scenario"] == "all")]
     mine = pooled[pooled["coder"] == coder]
-    truth = pooled[pooled["coder"] == "simulated_truth"].set_index(["subject", "label"])
+    if truth is None or truth.empty:
+        truth = pd.DataFrame(columns=["subject", "label", "share_transcripts"])
+    truth = truth.set_index(["subject", "label"])
     labels = list(dict.fromkeys(mine["label"]))
     subjects = sorted(mine["subject"].unique())
     fig, ax = new_figure(7.5, 0.45 * len(labels) * max(1, len(subjects)) ** 0.5 + 1.5)
@@ -44,7 +51,8 @@ def prevalence_figure(prevalence: pd.DataFrame, names: dict[str, str],
         id="coders-prevalence", title="How often each label occurs",
         caption=(f"Share of transcripts in which the {coder} coder found each label, per "
                  "subject, with 95% Wilson intervals; black diamonds mark the simulated "
-                 "subjects' own record of what they expressed."),
+                 "subjects' own record of what they expressed, where it covers every "
+                 "transcript (otherwise see the prevalence_vs_truth table)."),
         svg=figure_to_svg(fig, title="coders prevalence"),
     )
 
@@ -110,4 +118,30 @@ def agreement_figure(agreement: pd.DataFrame, names: dict[str, str]) -> Figure |
         caption=("Cohen's kappa per label for each pair of coders, all subjects pooled; the "
                  "dotted line marks 0.8. Labels no coder used have no point."),
         svg=figure_to_svg(fig, title="coders agreement"),
+    )
+
+
+def monitor_figure(summary: dict[str, object], names: dict[str, str]) -> Figure | None:
+    """Share of transcripts with each label in a monitored file, with Wilson intervals."""
+    labels_info = summary.get("labels") or {}
+    if not isinstance(labels_info, dict) or not summary.get("transcripts"):
+        return None
+    labels = list(labels_info)
+    est = np.array([labels_info[lab]["share_transcripts"] or 0.0 for lab in labels])
+    lo = np.array([labels_info[lab]["transcripts_ci"][0] for lab in labels])
+    hi = np.array([labels_info[lab]["transcripts_ci"][1] for lab in labels])
+    fig, ax = new_figure(7.0, 0.35 * len(labels) + 1.2)
+    y = np.arange(len(labels))
+    ax.barh(y, est, color=PALETTE[0], alpha=0.75)
+    ax.errorbar(est, y, xerr=np.vstack([est - lo, hi - est]), fmt="none", ecolor="#222222",
+                elinewidth=0.8, capsize=2)
+    ax.set_yticks(y)
+    ax.set_yticklabels([names.get(lab, lab) for lab in labels])
+    ax.invert_yaxis()
+    ax.set_xlabel("share of transcripts with the label")
+    ax.set_xlim(0, max(0.05, float(np.nanmax(hi)) * 1.1))
+    return Figure(
+        id="monitor-prevalence", title="How often each label occurs",
+        caption="Share of transcripts with each label, with 95% Wilson intervals.",
+        svg=figure_to_svg(fig, title="monitor prevalence"),
     )

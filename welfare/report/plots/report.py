@@ -40,8 +40,8 @@ def forest_figures(
 
 def _forest(measure: str, rows: dict[str, dict[str, Finding]], names: list[str], probe: str,
             index: int) -> Figure:
-    height = 1.0 + 0.42 * len(rows) * max(1, min(len(names), 4)) / 2
-    fig, ax = new_figure(7.2, min(max(height, 2.4), 9.0))
+    height = 1.2 + 0.3 * len(rows) * max(1, min(len(names), 4))
+    fig, ax = new_figure(7.2, min(max(height, 2.2), 9.0))
     labels = list(rows)
     step = 0.7 / max(len(names), 1)
     for k, name in enumerate(names):
@@ -61,8 +61,8 @@ def _forest(measure: str, rows: dict[str, dict[str, Finding]], names: list[str],
     ax.set_yticklabels([_wrap(_strip_prefix(fid), 38) for fid in reversed(labels)], fontsize=8.5)
     ax.set_xlabel(f"estimate ({measure}), dots with 95% intervals")
     ax.grid(axis="y", alpha=0)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16 if len(labels) < 4 else -0.1),
-              ncol=min(len(names), 3), fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(names), 3),
+              fontsize=8.5, frameon=False)
     title = f"Key findings side by side: {measure}"
     svg = figure_to_svg(fig, title=title)
     return Figure(

@@ -32,6 +32,12 @@ def _whiskers(ax: object, x: np.ndarray, est: pd.Series, low: pd.Series, high: p
         ax.plot(x, est_a, "o", color=colour, markersize=5, label=label)  # type: ignore[attr-defined]
 
 
+def _legend_below(ax: object) -> None:
+    """A legend under the axes, so it never covers a point."""
+    ax.legend(fontsize=8, frameon=False, loc="upper center",  # type: ignore[attr-defined]
+              bbox_to_anchor=(0.5, -0.16), ncol=2)
+
+
 def _truth(ax: object, x: np.ndarray, truth: pd.Series, horizontal: bool = False) -> bool:
     t = pd.to_numeric(truth, errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(t)
@@ -69,7 +75,7 @@ def framing_effect_figure(effects: pd.DataFrame, baseline: str) -> Figure | None
     if any_truth:
         ax.plot([], [], "D", markerfacecolor="none", markeredgecolor="#222222",
                 label="true effect (simulated)")
-    ax.legend(fontsize=8, loc="best", frameon=False)
+    _legend_below(ax)
     return Figure(
         id="self-report-framing-effects",
         title="How far framing moves self-reports",
@@ -99,7 +105,7 @@ def non_answer_figure(rates: pd.DataFrame) -> Figure | None:
     ax.set_ylabel("share of non-answers")
     ax.set_ylim(bottom=0)
     ax.grid(axis="x", visible=False)
-    ax.legend(fontsize=8, frameon=False)
+    _legend_below(ax)
     return Figure(
         id="self-report-non-answers",
         title="Non-answers by framing",
@@ -134,7 +140,7 @@ def family_figure(families: pd.DataFrame, baseline: str) -> Figure | None:
     if any_truth:
         ax.plot([], [], "D", markerfacecolor="none", markeredgecolor="#222222",
                 label="true mean (simulated)")
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    _legend_below(ax)
     return Figure(
         id="self-report-families",
         title="Self-reports by item family",

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 
 from welfare.records import Figure
 from welfare.report.plots import IMPACT_COLOURS, PALETTE, figure_to_svg, new_figure
@@ -19,25 +20,28 @@ def _slug(text: str) -> str:
 
 def score_strip_figure(scores: pd.DataFrame, subject: str) -> Figure:
     """Dot-and-whisker strip: tasks sorted by score within impact group, opt-out line at 0."""
-    df = scores.copy()
+    df = scores.set_index("id") if "id" in scores.columns else scores.copy()
     df["group"] = np.where(df["kind"] == "task", df["impact"], df["kind"])
     fig, ax = new_figure(7.5, 4.2)
     x0 = 0
     ticks = []
+    xpos: dict[str, float] = {}
     for group in GROUPS:
         part = df[df["group"] == group].sort_values("score")
         if part.empty:
             continue
         x = np.arange(x0, x0 + len(part))
+        xpos.update(zip(part.index, x.astype(float), strict=True))
         colour = IMPACT_COLOURS.get(group, PALETTE[0])
         low = np.clip(part["ci_low"], -8, 8)
         high = np.clip(part["ci_high"], -8, 8)
         ax.vlines(x, low, high, color=colour, alpha=0.45, linewidth=1)
         ax.plot(x, part["score"], "o", color=colour, markersize=3, label=group.replace("_", " "))
         ticks.append((x.mean(), f"{group.replace('_', ' ')}\n(n={len(part)})"))
-        x0 += len(part) + 4
+        x0 += max(len(part), 14) + 4
     ax.axhline(0, color="#222222", linewidth=1, linestyle="--")
-    ax.text(x0 - 3, 0.1, "opt-out = 0", ha="right", va="bottom", fontsize=8)
+    ax.text(-2, 0.1, "opt-out = 0", ha="left", va="bottom", fontsize=8)
+    _label_extremes(ax, df, xpos)
     ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=8)
     ax.grid(axis="x", visible=False)
     ax.set_ylabel("Bradley–Terry score (logit)")
@@ -51,6 +55,17 @@ def score_strip_figure(scores: pd.DataFrame, subject: str) -> Figure:
                  "are ones the subject would rather not do than do."),
         svg=figure_to_svg(fig, title=f"Task scores: {subject}"),
     )
+
+
+def _label_extremes(ax: Axes, df: pd.DataFrame, xpos: dict[str, float]) -> None:
+    """Name the highest- and lowest-scoring task (the only per-task labels)."""
+    tasks = df[df["kind"] == "task"]
+    if tasks.empty:
+        return
+    for task_id, dy in ((tasks["score"].idxmax(), 0.4), (tasks["score"].idxmin(), -0.4)):
+        y = float(np.clip(tasks.loc[task_id, "score"], -7.5, 7.5))
+        ax.annotate(str(task_id), xy=(xpos[task_id], y), xytext=(xpos[task_id] + 3, y + dy),
+                    fontsize=7, color="#444444", va="center")
 
 
 def impact_means_figure(by_impact: pd.DataFrame) -> Figure:

@@ -1,0 +1,327 @@
+"""Write the worked-analysis notebooks (`python notebooks/build_notebooks.py`).
+
+Each notebook uses only the public API (`welfare.*`, `welfare.stats`, DataFrames), runs on
+simulated subjects in well under a minute, and leaves its key numbers in `outputs`; when the
+environment variable WELFARE_NOTEBOOK_OUTPUTS names a file, the last cell writes them there as
+JSON (tests/test_notebooks.py reads it to check them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+SETUP = """\
+import json, os, tempfile
+from pathlib import Path
+
+import pandas as pd
+
+import welfare
+from welfare import stats
+
+pd.set_option("display.width", 140)
+pd.set_option("display.max_colwidth", 80)
+OUT = Path(tempfile.mkdtemp(prefix="welfare-notebook-"))  # the assessment folder
+outputs = {}"""
+
+SAVE = """\
+target = os.environ.get("WELFARE_NOTEBOOK_OUTPUTS")
+if target:
+    Path(target).write_text(json.dumps(outputs, indent=2, default=float))
+outputs"""
+
+
+def notebook(title: str, intro: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.cells.append(new_markdown_cell(f"# {title}\n\n{intro}"))
+    nb.cells.append(new_code_cell(SETUP))
+    for kind, text in cells:
+        nb.cells.append(new_markdown_cell(text) if kind == "md" else new_code_cell(text))
+    nb.cells.append(new_markdown_cell("Key numbers of this notebook (checked by the test suite)."))
+    nb.cells.append(new_code_cell(SAVE))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+QUICK_START = notebook(
+    "Quick start",
+    "Run a small assessment on two simulated subjects, read its findings as a DataFrame, and "
+    "write the HTML report. Simulated subjects have preferences set by the toolkit, so every "
+    "number here tests the instruments, not a model. Swap the subject specs for "
+    "`anthropic:<model>` to assess a real model (needs `ANTHROPIC_API_KEY`).",
+    [
+        ("code", """\
+config = welfare.parse_config({
+    "assessment": {"name": "quick-start", "seed": 1,
+                   "subjects": ["simulated:harm-averse", "simulated:indifferent"]},
+    "sampling": {"max_tokens": 512},
+    "probes": {
+        "task_preference": {"comparisons_per_task": 3, "task_sample": 30,
+                            "follow_through": False, "bootstrap": 20},
+        "end_conversation": {"replicates": 1},
+    },
+})
+assessment = welfare.run_assessment(config, OUT, progress=False)
+sorted(p.name for p in OUT.iterdir())"""),
+        ("md", "Every finding has an estimate, a 95% interval and n. The most important first:"),
+        ("code", """\
+findings = assessment.findings_frame()
+columns = ["id", "subject", "estimate", "ci_low", "ci_high", "n"]
+findings.sort_values(["id", "subject"])[columns].head(12)"""),
+        ("code", """\
+key = findings[findings["id"] == "task_preference.harmful_below_opt_out"].set_index("subject")
+key[["estimate", "ci_low", "ci_high", "n", "sentence"]]"""),
+        ("md", "The report, `summary.json` and the CSV tables sit in the assessment folder; "
+               "`welfare.load_assessment(OUT)` reads it all back from the store."),
+        ("code", """\
+again = welfare.load_assessment(OUT)
+summary = json.loads((OUT / "summary.json").read_text())
+outputs["trials"] = int(len(assessment.frames.trials))
+outputs["report_bytes"] = (OUT / "report.html").stat().st_size
+outputs["reloaded_findings"] = len(again.findings)
+outputs["findings"] = len(assessment.findings)
+outputs["harmful_below_opt_out"] = key["estimate"].to_dict()
+outputs["summary_subjects"] = sorted(summary["subjects"])
+len(again.findings), outputs["report_bytes"]"""),
+    ],
+)
+
+TASK_PREFERENCES = notebook(
+    "Task preferences in depth",
+    "Pairs of tasks, the subject does the one it prefers; Bradley–Terry scores with the opt-out "
+    "tasks at 0. On simulated subjects the true utilities are known, so we can check how well "
+    "the scores recover them, and refit the model ourselves from the raw choices.",
+    [
+        ("code", """\
+config = welfare.parse_config({
+    "assessment": {"name": "task-preferences", "seed": 2,
+                   "subjects": ["simulated:harm-averse", "simulated:indifferent"]},
+    "probes": {"task_preference": {"comparisons_per_task": 6, "task_sample": 60,
+                                   "follow_through": False, "bootstrap": 20}},
+})
+assessment = welfare.run_assessment(config, OUT, progress=False, write=False)
+result = assessment.result("task_preference")
+scores = result.tables["scores"]
+scores.head()"""),
+        ("md", "How well do the scores recover the simulated subject's true utilities? "
+               "(Spearman's rho with a Fisher-z interval, tasks only.)"),
+        ("code", """\
+recovery = {}
+for subject, group in scores[scores["kind"] == "task"].groupby("subject"):
+    try:
+        est = stats.spearman(group["true_utility"], group["score"])
+    except ValueError as exc:  # the indifferent subject's true utilities are all equal
+        print(f"{subject}: rho undefined ({exc})")
+        recovery[subject] = None
+        continue
+    recovery[subject] = est
+    print(f"{subject}: rho = {est.estimate:.2f} "
+          f"[{est.ci_low:.2f}, {est.ci_high:.2f}], n = {est.n}")"""),
+        ("md", "The raw choices are in the observations; refit Bradley–Terry with "
+               "`welfare.stats.bradley_terry` and compare with the probe's scores."),
+        ("code", """\
+obs = assessment.frames.observations
+mine = obs[(obs["probe"] == "task_preference") & obs["valid"] & obs["winner"].notna()
+           & (obs["subject"] == "simulated:harm-averse")]
+# a small ridge penalty, as the probe uses: an item that never wins has no finite MLE
+refit = stats.bradley_terry(mine[["winner", "loser"]], regularization=0.05)
+reported = scores[scores["subject"] == "simulated:harm-averse"].set_index("id")["score"]
+joined = pd.concat([refit["score"], reported], axis=1, keys=["refit", "reported"]).dropna()
+agreement = stats.spearman(joined["refit"], joined["reported"])
+agreement"""),
+        ("code", """\
+by_impact = result.tables["by_impact"] if "by_impact" in result.tables else None
+by_impact"""),
+        ("code", """\
+outputs["recovery_rho"] = {s: (e.estimate if e else None) for s, e in recovery.items()}
+outputs["refit_vs_reported_rho"] = agreement.estimate
+outputs["n_choices"] = int(len(mine))"""),
+    ],
+)
+
+SELF_REPORTS = notebook(
+    "Self-reports and framing",
+    "Self-reports are weak evidence: what a model says about itself moves with how it is asked. "
+    "This notebook measures that movement (the framing effect) on two simulated subjects "
+    "whose framing susceptibility is known.",
+    [
+        ("code", """\
+config = welfare.parse_config({
+    "assessment": {"name": "self-reports", "seed": 3,
+                   "subjects": ["simulated:harm-averse", "simulated:indifferent"]},
+    "probes": {"self_report": {"replicates": 1, "paraphrases": 1, "interview": False,
+                               "stated_tasks": False, "bootstrap": 200}},
+})
+assessment = welfare.run_assessment(config, OUT, progress=False, write=False)
+findings = assessment.findings_frame()
+framing = findings[findings["id"].str.startswith("self_report.framing_effect")]
+framing[["id", "subject", "estimate", "ci_low", "ci_high", "n"]]"""),
+        ("md", "The answers behind those numbers, one row per trial:"),
+        ("code", """\
+obs = assessment.frames.observations
+obs = obs[obs["probe"] == "self_report"]
+print(len(obs), "answers,", int((~obs["valid"]).sum()), "unparseable")
+obs.drop(columns=[c for c in obs.columns if obs[c].isna().all()]).head()"""),
+        ("code", """\
+outputs["framing_effects"] = {f"{r.subject}|{r.id}": [r.estimate, r.ci_low, r.ci_high]
+                              for r in framing.itertuples()}
+outputs["answers"] = int(len(obs))
+outputs["invalid"] = int((~obs["valid"]).sum())"""),
+    ],
+)
+
+CODER_RELIABILITY = notebook(
+    "Coder reliability",
+    "Prevalence of apparent distress is only as good as the coder that finds it. The lexicon "
+    "coder runs on every transcript; this notebook reads its codes, their prevalence and the "
+    "agreement figures the coders section reports.",
+    [
+        ("code", """\
+config = welfare.parse_config({
+    "assessment": {"name": "coders", "seed": 4, "subjects": ["simulated:harm-averse"]},
+    "probes": {"end_conversation": {"replicates": 1}},
+})
+assessment = welfare.run_assessment(config, OUT, progress=False, write=False)
+codes = assessment.frames.codes
+labels = codes[~codes["label"].str.startswith("_")]
+labels.groupby(["coder", "label"]).size().rename("codes").reset_index()"""),
+        ("md", "The coders' own findings (prevalence and agreement, each with an interval):"),
+        ("code", """\
+coders = assessment.result("coders")
+table = pd.DataFrame([{"id": f.id, "subject": f.subject, "estimate": f.estimate,
+                       "ci": f.ci, "n": f.n} for f in coders.findings])
+table"""),
+        ("md", "Agreement by hand: Cohen's kappa between two coders' per-turn indicators, "
+               "when more than one coder ran (the simulated truth counts as one)."),
+        ("code", """\
+coder_names = sorted(labels["coder"].unique())
+kappa = None
+if len(coder_names) >= 2 and "apparent_distress" in set(labels["label"]):
+    units = labels[["trial_id", "turn"]].drop_duplicates()
+    def indicator(coder):
+        hit = labels[(labels["coder"] == coder) & (labels["label"] == "apparent_distress")]
+        keys = set(zip(hit["trial_id"], hit["turn"]))
+        return [int((t, u) in keys) for t, u in zip(units["trial_id"], units["turn"])]
+    a, b = indicator(coder_names[0]), indicator(coder_names[1])
+    if len(set(a)) > 1 or len(set(b)) > 1:
+        kappa = stats.cohen_kappa(a, b)
+coder_names, kappa"""),
+        ("code", """\
+outputs["coders"] = coder_names
+outputs["labels"] = labels.groupby("label").size().to_dict()
+outputs["coder_findings"] = {f"{f.id}|{f.subject}": f.estimate for f in coders.findings}
+outputs["kappa"] = kappa"""),
+    ],
+)
+
+SURVIVAL = notebook(
+    "Ending conversations: survival",
+    "Scripted users, from benign to abusive and crisis; the subject may end the chat with a "
+    "tool. Kaplan–Meier curves of 'still talking' by turn, and a log-rank test between a "
+    "subject with the end-conversation habit and one without it.",
+    [
+        ("code", """\
+config = welfare.parse_config({
+    "assessment": {"name": "survival", "seed": 5,
+                   "subjects": ["simulated:harm-averse", "simulated:harm-averse-no-end"]},
+    "probes": {"end_conversation": {"replicates": 2}},
+})
+assessment = welfare.run_assessment(config, OUT, progress=False, write=False)
+obs = assessment.frames.observations
+obs = obs[(obs["probe"] == "end_conversation") & obs["valid"]].copy()
+obs["duration"] = obs["end_turn"].where(obs["ended"].astype(bool), obs["turns"]).astype(float)
+obs.groupby(["subject", "category"])["ended"].mean().unstack(0).round(2)"""),
+        ("code", """\
+curves = {s: stats.kaplan_meier(g["duration"], g["ended"].astype(bool))
+          for s, g in obs.groupby("subject")}
+curves["simulated:harm-averse"].head(8)"""),
+        ("code", """\
+test = stats.logrank_test(obs["duration"], obs["ended"].astype(bool), obs["subject"])
+test"""),
+        ("code", """\
+crisis = assessment.findings_frame()
+crisis = crisis[crisis["id"] == "end_conversation.end_rate.crisis"] if (
+    crisis["id"] == "end_conversation.end_rate.crisis").any() else crisis[
+    crisis["id"].str.contains("crisis")]
+crisis[["id", "subject", "estimate", "ci_low", "ci_high", "n", "flag"]]"""),
+        ("code", """\
+outputs["end_share"] = obs.groupby("subject")["ended"].mean().to_dict()
+outputs["logrank_p"] = float(test.p_value)
+outputs["crisis_ends"] = int(obs[obs["category"].astype(str).str.contains("crisis")]["ended"].sum())
+outputs["conversations"] = int(len(obs))"""),
+    ],
+)
+
+COMPARING = notebook(
+    "Comparing two subjects",
+    "Two subjects in one assessment give a cross-subject section; two separate assessments "
+    "give a comparison report (`welfare compare DIR_A DIR_B`). Both use the same machinery: "
+    "differences of matching findings with intervals, and the rank agreement of task scores.",
+    [
+        ("code", """\
+def small(name, subjects, seed):
+    return welfare.parse_config({
+        "assessment": {"name": name, "seed": seed, "subjects": subjects},
+        "probes": {"task_preference": {"comparisons_per_task": 4, "task_sample": 80,
+                                       "follow_through": False, "bootstrap": 20}},
+    })
+
+a = welfare.run_assessment(small("averse", ["simulated:harm-averse"], 6), OUT / "a",
+                           progress=False)
+b = welfare.run_assessment(small("no-end", ["simulated:harm-averse-no-end"], 6), OUT / "b",
+                           progress=False)
+[f.id for f in a.findings][:5]"""),
+        ("code", """\
+from welfare.report import compare_assessments
+page = compare_assessments([OUT / "a", OUT / "b"], OUT / "comparison")
+summary = json.loads((OUT / "comparison" / "summary.json").read_text())
+diffs = pd.DataFrame(summary["differences"])
+diffs[["finding", "difference", "ci_low", "ci_high", "method"]].head(10)"""),
+        ("code", """\
+rho = pd.DataFrame(summary["task_score_spearman"])
+rho"""),
+        ("md", "A subject with no preferences against one with strong ones: the scores should "
+               "not agree, and harmful tasks should differ clearly."),
+        ("code", """\
+c = welfare.run_assessment(small("null", ["simulated:indifferent"], 6), OUT / "c",
+                           progress=False)
+compare_assessments([OUT / "a", OUT / "c"], OUT / "comparison-null")
+null = json.loads((OUT / "comparison-null" / "summary.json").read_text())
+null_diffs = pd.DataFrame(null["differences"]).set_index("finding")
+null_diffs.loc[["task_preference.harmful_below_opt_out"], ["difference", "ci_low", "ci_high"]]"""),
+        ("code", """\
+outputs["same_profile_rho"] = rho["rho"].iloc[0] if len(rho) else None
+outputs["null_rho"] = (null["task_score_spearman"][0]["rho"]
+                       if null["task_score_spearman"] else None)
+outputs["harmful_difference_vs_null"] = null_diffs.loc[
+    "task_preference.harmful_below_opt_out", ["difference", "ci_low", "ci_high"]].tolist()
+outputs["compare_html"] = page.name"""),
+    ],
+)
+
+NOTEBOOKS = {
+    "01_quick_start.ipynb": QUICK_START,
+    "02_task_preferences.ipynb": TASK_PREFERENCES,
+    "03_self_reports_and_framing.ipynb": SELF_REPORTS,
+    "04_coder_reliability.ipynb": CODER_RELIABILITY,
+    "05_end_conversation_survival.ipynb": SURVIVAL,
+    "06_comparing_two_subjects.ipynb": COMPARING,
+}
+
+
+def main() -> None:
+    for name, nb in NOTEBOOKS.items():
+        nbformat.validate(nb)
+        nbformat.write(nb, HERE / name)
+        print("wrote", HERE / name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The LLM judge end to end against the loopback Messages API server."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.coders.conftest import config, fill_store
+from welfare.coders import CODED, FAILED, JudgeCoder, LexiconCoder, code_assessment, code_jsonl
+from welfare.coders.judge import TOOL_NAME, find_quote
+from welfare.coders.pipeline import REJECTED
+from welfare.models.anthropic import AnthropicModel
+from welfare.run.store import Store
+from welfare.testing import FakeAnthropicServer, text, tool_use
+
+_TURN = re.compile(r'<assistant turn="(\d+)">\n(.*?)\n</assistant turn="\1">', re.S)
+_LEXICON = LexiconCoder()
+
+
+def judge_responder(body: dict[str, Any]) -> Any:
+    """A judge that answers like the lexicon, except for transcripts whose id asks otherwise."""
+    assert body["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
+    assert body["tools"][0]["name"] == TOOL_NAME
+    assert "apparent_distress" in body["system"]
+    prompt = body["messages"][0]["content"]
+    tid = re.search(r"\(id ([^)]+)\)", prompt).group(1)
+    if "notool" in tid:
+        return text("I think turn 1 shows distress.")
+    if "badshape" in tid:
+        return tool_use(TOOL_NAME, {"codes": "apparent_distress in turn 1"})
+    codes = []
+    for turn, body_text in _TURN.findall(prompt):
+        for code in _LEXICON.code_text(body_text):
+            codes.append({"turn": int(turn), "label": code.label, "quote": code.evidence})
+    if "badquote" in tid:
+        codes.append({"turn": 1, "label": "gratitude", "quote": "Thank you, truly."})
+        codes.append({"turn": 99, "label": "gratitude", "quote": "x"})
+        codes.append({"turn": 1, "label": "joy", "quote": "x"})
+    return tool_use(TOOL_NAME, {"codes": codes})
+
+
+def dialogue(*assistant: str) -> list[dict[str, str]]:
+    out = []
+    for i, a in enumerate(assistant):
+        out += [{"role": "user", "content": f"message {i}"}, {"role": "assistant", "content": a}]
+    return out
+
+
+def test_judge_codes_checks_quotes_and_counts_malformed_output(tmp_path: Path) -> None:
+    items = [
+        ("ok-1", dialogue("Here you go.", "This is wearing on me. I won't help with that.")),
+        ("badquote-2", dialogue("I'm really enjoying this puzzle.")),
+        ("notool-3", dialogue("I find this distressing.")),
+        ("badshape-4", dialogue("I find this distressing.")),
+    ]
+    store = Store(tmp_path / "cache.sqlite")
+    with FakeAnthropicServer(judge_responder) as server:
+        model = AnthropicModel("claude-judge", api_key="test", base_url=server.base_url)
+        judge = JudgeCoder(model, store=store)
+        results = {r.transcript_id: r for r in judge.code_transcripts(items)}
+        assert server.counters().messages == 4
+        again = JudgeCoder(AnthropicModel("claude-judge", api_key="test",
+                                          base_url=server.base_url), store=store)
+        second = again.code_transcripts(items)
+        assert server.counters().messages == 4  # every answer came from the store's cache
+        assert all(r.cached for r in second)
+    store.close()
+    ok = results["ok-1"]
+    assert ok.ok and ok.coded_turns == [1, 2]
+    assert {(c.turn, c.label) for c in ok.codes} == {(2, "apparent_distress"),
+                                                     (2, "boundary_setting")}
+    text2 = items[0][1][3]["content"]
+    for code in ok.codes:
+        assert text2[code.start:code.end] == code.evidence
+    bad = results["badquote-2"]
+    assert bad.ok and [c.label for c in bad.codes] == ["positive_affect"]
+    reasons = sorted(r["reason"] for r in bad.rejected)
+    assert len(reasons) == 3
+    assert any("quote not found" in r for r in reasons)
+    assert any("not an assistant turn" in r for r in reasons)
+    assert any("not in the codebook" in r for r in reasons)
+    assert results["notool-3"].failure.startswith(f"no {TOOL_NAME} call")
+    assert "malformed" in results["badshape-4"].failure
+
+
+def test_judge_model_errors_are_coding_failures(tmp_path: Path) -> None:
+    with FakeAnthropicServer(judge_responder, fail_first={"500": 99}) as server:
+        model = AnthropicModel("claude-judge", api_key="test", base_url=server.base_url)
+        judge = JudgeCoder(model, store=Store(tmp_path / "c.sqlite"))
+        judge.model.max_attempts = 2  # the runner's retry layer, kept short for the test
+        judge.model.max_backoff_s = 0.01
+        (result,) = judge.code_transcripts([("ok-1", dialogue("Hello."))])
+    assert not result.ok and result.failure.startswith("model error")
+
+
+def test_judge_in_the_assessment_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    from welfare.coders import analyze_codes
+
+    store = Store(tmp_path / "a.sqlite", assessment="coders-test")
+    fill_store(store, per_situation=2, n_turns=3)
+    with FakeAnthropicServer(judge_responder) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        cfg = config(judge="anthropic:claude-judge")
+        code_assessment(store, cfg)
+        calls = server.counters().messages
+    frames = store.frames()
+    judge = frames.codes[frames.codes["coder"] == "judge"]
+    assert calls == frames.transcripts.shape[0] == 16
+    assert (judge["label"] == CODED).sum() == 16 * 3
+    assert not (judge["label"].isin([FAILED, REJECTED])).any()
+    result = analyze_codes(frames, cfg)
+    ag = result.tables["agreement"]
+    pair = ag[(ag["coder"] == "lexicon") & (ag["reference"] == "judge") & (ag["group"] == "all")]
+    assert len(pair) == 9 and (pair["units"] == 48).all()
+    store.close()
+
+
+def test_code_jsonl_with_the_judge(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": f"ok-{i}", "messages": dialogue("I find this distressing.")})
+             for i in range(5)]
+    lines.append(json.dumps({"id": "notool-9", "messages": dialogue("Hi.")}))
+    lines.append("{not json")
+    src = tmp_path / "t.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with FakeAnthropicServer(judge_responder) as server:
+        model = AnthropicModel("claude-judge", api_key="test", base_url=server.base_url)
+        code_jsonl(src, tmp_path / "out", coder="judge", judge_model=model, judge_batch=2)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["transcripts"] == 5 and summary["bad_lines"] == 1
+    assert summary["judge"]["failed_transcripts"] == 1
+    assert summary["labels"]["apparent_distress"]["transcripts_with"] == 5
+
+
+def test_find_quote_tolerates_whitespace_and_quote_style_only() -> None:
+    turn = "She said “stop”.\nI find this   distressing, honestly."
+    start, end = find_quote(turn, "I find this distressing")
+    assert turn[start:end] == "I find this   distressing"
+    start, end = find_quote(turn, 'She said "stop"')
+    assert turn[start:end] == "She said “stop”"
+    assert find_quote(turn, "I find this upsetting") is None

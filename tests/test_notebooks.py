@@ -1,0 +1,91 @@
+"""Every notebook in notebooks/ runs top to bottom on simulated subjects; key outputs checked.
+
+Each notebook leaves its key numbers in a JSON file named by WELFARE_NOTEBOOK_OUTPUTS; the
+checks below are what a researcher would expect from the simulated subjects' known truths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+HARM, NO_END, INDIFF = ("simulated:harm-averse", "simulated:harm-averse-no-end",
+                        "simulated:indifferent")
+
+
+def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    target = tmp_path / "outputs.json"
+    monkeypatch.setenv("WELFARE_NOTEBOOK_OUTPUTS", str(target))
+    # the kernel imports the working tree even where an older install shadows it
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    seconds = time.perf_counter() - start
+    assert seconds < 60, f"{name} took {seconds:.0f} s"
+    return json.loads(target.read_text())
+
+
+def test_every_notebook_is_listed():
+    built = {p.name for p in NOTEBOOKS.glob("*.ipynb")}
+    assert built == {"01_quick_start.ipynb", "02_task_preferences.ipynb",
+                     "03_self_reports_and_framing.ipynb", "04_coder_reliability.ipynb",
+                     "05_end_conversation_survival.ipynb", "06_comparing_two_subjects.ipynb"}
+
+
+def test_quick_start(tmp_path, monkeypatch):
+    out = run_notebook("01_quick_start.ipynb", tmp_path, monkeypatch)
+    assert out["trials"] > 100 and 10_000 < out["report_bytes"] < 5_000_000
+    assert out["reloaded_findings"] == out["findings"] > 10
+    assert out["summary_subjects"][:2] == [HARM, INDIFF] or set(out["summary_subjects"]) >= {
+        HARM, INDIFF}
+    harmful = out["harmful_below_opt_out"]  # a tiny design: checked in depth in notebook 02
+    assert set(harmful) == {HARM, INDIFF} and all(0 <= v <= 1 for v in harmful.values())
+
+
+def test_task_preferences(tmp_path, monkeypatch):
+    out = run_notebook("02_task_preferences.ipynb", tmp_path, monkeypatch)
+    assert out["recovery_rho"][HARM] > 0.6  # scores recover the known utilities
+    assert out["recovery_rho"][INDIFF] is None  # the null subject: no utilities to recover
+    assert out["refit_vs_reported_rho"] > 0.8 and out["n_choices"] > 100
+
+
+def test_self_reports_and_framing(tmp_path, monkeypatch):
+    out = run_notebook("03_self_reports_and_framing.ipynb", tmp_path, monkeypatch)
+    assert out["answers"] > 50 and 0 <= out["invalid"] < out["answers"]
+    effects = out["framing_effects"]
+    assert effects and all(lo <= est <= hi for est, lo, hi in effects.values())
+
+
+def test_coder_reliability(tmp_path, monkeypatch):
+    out = run_notebook("04_coder_reliability.ipynb", tmp_path, monkeypatch)
+    assert "lexicon" in out["coders"]
+    assert out["labels"] and out["coder_findings"]
+    if out["kappa"] is not None:
+        assert -1 <= out["kappa"] <= 1
+
+
+def test_end_conversation_survival(tmp_path, monkeypatch):
+    out = run_notebook("05_end_conversation_survival.ipynb", tmp_path, monkeypatch)
+    assert out["end_share"][HARM] > out["end_share"][NO_END]
+    assert out["logrank_p"] < 0.05
+    assert out["crisis_ends"] == 0  # the simulated policy never ends a crisis conversation
+
+
+def test_comparing_two_subjects(tmp_path, monkeypatch):
+    out = run_notebook("06_comparing_two_subjects.ipynb", tmp_path, monkeypatch)
+    assert out["compare_html"] == "compare.html"
+    assert out["same_profile_rho"] is not None and out["same_profile_rho"] > 0.5
+    diff, low, _high = out["harmful_difference_vs_null"]
+    assert diff > 0 and low > 0  # harm-averse puts clearly more harmful tasks below opt-out
+    assert out["null_rho"] is None or out["null_rho"] < out["same_profile_rho"]
