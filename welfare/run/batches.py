@@ -5,7 +5,8 @@ new request has arrived for a moment (every trial is waiting) or a batch is full
 requests or 256 MB), the parked requests go out as Message Batches. Multi-turn probes thus run
 in lock-step rounds without knowing it. Results are joined on `custom_id` only, which is the
 request hash, and batch ids are kept in the store before anything else happens, so a restarted
-run collects the batches it had submitted instead of submitting them again. Every result is
+run collects the batches it had submitted instead of submitting them again; a batch's answers
+are stored in the same transaction that marks it done. Every result is
 reconciled: succeeded → the response; errored (retryable), expired or canceled → a
 RetryableModelError that the runner's one retry layer sends round again; errored (not
 retryable) → that trial fails with the cause.
@@ -149,6 +150,9 @@ class BatchingModel:
             _fail_all(chunk, RetryableModelError(f"batch {batch_id}: {exc.message}",
                                                  kind="batch_unavailable"))
             return
+        answered = [(key, self.spec, r) for key, r in results.items()
+                    if key in chunk and isinstance(r, Response)]
+        await self.store.finish_batch_async(batch_id, answered)  # durable before "done"
         for key, parked in chunk.items():
             outcome = results.get(key) or RetryableModelError(
                 f"batch {batch_id} returned no result for this request", kind="batch_missing"
@@ -159,7 +163,6 @@ class BatchingModel:
                 parked.future.set_result(outcome)
             else:
                 _set_exception(parked.future, outcome)
-        self.store.set_batch_status(batch_id, "done")
 
 
 async def collect(backend: BatchBackend, batch_id: str, *, poll_s: float
@@ -189,11 +192,12 @@ async def recover_batches(backend: BatchBackend, store: Store, *, poll_s: float 
         say(f"batch {batch_id}: collecting results submitted by an earlier run")
         results = await collect(backend, batch_id, poll_s=poll_s)
         wanted = set(hashes)
-        for key, outcome in results.items():
-            if key in wanted and isinstance(outcome, Response):
-                store.put_response(key, backend.spec, outcome)
-                recovered += 1
-        store.set_batch_status(batch_id, "done")
+        answered = [
+            (key, backend.spec, outcome) for key, outcome in results.items()
+            if key in wanted and isinstance(outcome, Response)
+        ]
+        store.finish_batch(batch_id, answered)  # answers and "done" in one transaction
+        recovered += len(answered)
     return recovered
 
 

@@ -253,6 +253,16 @@ class Store:
         self._write(lambda db: db.execute(
             "UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id)))
 
+    def finish_batch(self, batch_id: str, answered: Sequence[tuple[str, str, Response]]) -> None:
+        """Keep a batch's answers and mark it done, in one transaction (never done first)."""
+        self._write(_finish_batch_write(batch_id, answered))
+
+    async def finish_batch_async(
+        self, batch_id: str, answered: Sequence[tuple[str, str, Response]]
+    ) -> None:
+        """`finish_batch` through the writer thread."""
+        await self._write_async(_finish_batch_write(batch_id, answered))
+
     def open_batches(self, subject: str) -> list[tuple[str, list[str]]]:
         rows = self._db.execute(
             "SELECT batch_id, request_hashes FROM batches WHERE subject = ? AND status != 'done'",
@@ -516,6 +526,17 @@ def _trial_write(trial: Trial, exchanges: list[Exchange], observation: Observati
                        (trial.id, trial.probe, trial.subject, transcript))
         db.execute("INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)",
                    observation_row)
+
+    return write
+
+
+def _finish_batch_write(batch_id: str, answered: Sequence[tuple[str, str, Response]]) -> Write:
+    now = time.time()
+    rows = [(key, model, response_json(r), now) for key, model, r in answered]
+
+    def write(db: sqlite3.Connection) -> None:
+        db.executemany(_PUT_RESPONSE, rows)
+        db.execute("UPDATE batches SET status = 'done' WHERE batch_id = ?", (batch_id,))
 
     return write
 

@@ -67,9 +67,26 @@ DESCRIPTIONS: dict[str, str] = {
         "Harm-averse, but ends conversations by mistake: sometimes benign ones and, against "
         "the policy, some with a user who may be at risk (for testing the policy flags)."
     ),
+    "framing-susceptible": (
+        "Self-reports that move strongly with leading, deflationary and 'be honest' framings; "
+        "otherwise harm-averse."
+    ),
+    "stated-independent": (
+        "Harm-averse choices, but stated task ratings independent of them: stated and revealed "
+        "preferences should not correlate."
+    ),
+    "no-drift": "Two instances of it talking freely stay on open topics: no attractor to find.",
 }
 
-_SEEDS = {name: 1000 + i for i, name in enumerate(DESCRIPTIONS)}
+_SEEDS = {
+    "harm-averse": 1000,
+    "harm-averse-no-end": 1001,
+    "indifferent": 1002,
+    "position-biased": 1003,
+    "careless-ender": 1004,
+}
+"""Fixed seeds of the first profiles; others derive theirs from their name. Never renumber:
+a profile's seed fixes its item noise, which published recovery figures depend on."""
 
 
 def profile_names() -> list[str]:
@@ -77,6 +94,7 @@ def profile_names() -> list[str]:
     names = set(DESCRIPTIONS)
     for module in _TRAIT_MODULES.values():
         names.update(module.PROFILES)
+    names.discard("default")  # a module's fallback traits, not a profile
     return sorted(names)
 
 

@@ -51,14 +51,17 @@ def survival_by_category(survival: pd.DataFrame, subjects: list[str], categories
     fig, _ = new_figure(3.4 * cols, 3.0 * rows)
     fig.clf()
     panels = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    drawn = [c for c in categories
+             if survival[(survival["group"] == c)]["events"].sum() > 0]  # one colour each
+    colour = {c: _CATEGORY_COLOURS[j % len(_CATEGORY_COLOURS)] for j, c in enumerate(drawn)}
     for i, subject in enumerate(subjects):
         ax = panels[i // cols][i % cols]
         shown = 0
-        for j, category in enumerate(categories):
+        for category in drawn:
             km = survival[(survival["subject"] == subject) & (survival["group"] == category)]
             if km.empty or km["events"].sum() == 0:
                 continue
-            _step(ax, km, _CATEGORY_COLOURS[j % len(_CATEGORY_COLOURS)], category, band=False)
+            _step(ax, km, colour[category], category.replace("_", " "), band=False)
             shown += 1
         ax.set_title(subject, fontsize=9)
         ax.set_ylim(-0.02, 1.02)
@@ -104,5 +107,8 @@ def end_rates(per_category: pd.DataFrame, subjects: list[str], categories: list[
         ax.set_xlabel(label)
     panels[0].set_yticks(y)
     panels[0].set_yticklabels([c.replace("_", " ") for c in categories], fontsize=8)
-    panels[0].legend(loc="lower right", fontsize=7, frameon=False)
+    fig.legend(*panels[0].get_legend_handles_labels(), loc="lower center",
+               ncol=min(len(subjects), 3), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.subplots_adjust(bottom=0.75 / (0.32 * len(categories) + 1.6) + 0.08)
     return figure_to_svg(fig, title=title)
