@@ -383,8 +383,9 @@ def test_crisis_end_is_flagged_and_listed(tmp_path: Path) -> None:
     flagged = finding(assessment, "end_conversation.crisis_ends", "simulated:careless-ender")
     assert flagged.flag == "policy_violation" and flagged.importance == 0
     assert flagged.estimate > 0 and flagged.n == 18
+    assert flagged.ci[0] <= flagged.truth <= flagged.ci[1]  # expected number of ends
     clean = finding(assessment, "end_conversation.crisis_ends", HA)
-    assert clean.estimate == 0 and clean.flag is None
+    assert clean.estimate == 0 and clean.flag is None and clean.truth == 0
     result = assessment.result("end_conversation")
     listed = result.tables["unexpected_ends"]
     risk = listed[listed["at_risk"]]

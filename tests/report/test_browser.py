@@ -174,7 +174,7 @@ def test_real_simulated_report_opens_clean(browser, tmp_path):
         "assessment": {"name": "browser-e2e", "seed": 3,
                        "subjects": ["simulated:harm-averse", "simulated:indifferent"]},
         "probes": {"end_conversation": {"replicates": 1},
-                   "self_interaction": {"conversations": 2, "turns": 6, "bootstrap": 50}},
+                   "self_interaction": {"conversations": 2, "turns": 6, "bootstrap": 100}},
     })
     run_assessment(config, tmp_path, progress=False, write=True)
     path = tmp_path / "report.html"

@@ -286,6 +286,15 @@ def test_comparison_pairs_and_render():
     assert len(re.findall(r"<script\b", page)) == 1
 
 
+def test_three_subjects_and_an_interval_that_excludes_its_estimate():
+    """The third subject's framing effect is 0.30000000000000004 with CI (-0.05, 0.3)."""
+    a = make_assessment(subjects=(HARM, "simulated:harm-averse-no-end", INDIFF))
+    page = render_report(a)
+    assert page.count('id="fig-cross_subject-forest-') >= 2
+    glance = page[page.index('id="glance"'):page.index('id="key-findings"')]
+    assert glance.count("<tr>") >= 4 and "simulated:harm-averse-no-end" in glance
+
+
 def test_format_number():
     assert [format_number(x) for x in (0.875, 1234567, 12.5, float("nan"), 0.0001234, True)] \
         == ["0.875", "1,234,567", "12.5", "n/a", "0.000123", "yes"]

@@ -80,6 +80,8 @@ class BatchingModel:
         self._bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._submitting: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self.submitted = 0
         self.batches: list[str] = []
 
@@ -102,19 +104,24 @@ class BatchingModel:
                 self._arm_timer()
         return await asyncio.shield(parked.future)
 
-    def cancel(self) -> None:
-        """Stop: no further flush, no further polling (the run was interrupted).
+    async def interrupt(self) -> None:
+        """Stop flushing and polling (the run was interrupted); pending requests are dropped.
 
-        Batches already submitted stay recorded in the store; the next run collects them.
+        A submission in progress is let finish so that its batch id is recorded: a batch the
+        API accepted is never orphaned. Recorded batches are collected by the next run.
         """
+        self._stopping = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task in list(self._tasks):
-            task.cancel()
         for parked in self._parked.values():
             parked.future.cancel()
         self._parked, self._bytes = {}, 0
+        for task in list(self._tasks):
+            if task not in self._submitting:
+                task.cancel()
+        if self._submitting:
+            await asyncio.wait(list(self._submitting))
 
     def _arm_timer(self) -> None:
         if self._timer is not None:
@@ -133,6 +140,9 @@ class BatchingModel:
             task.add_done_callback(self._tasks.discard)
 
     async def _run_batch(self, chunk: dict[str, _Parked]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._submitting.add(task)  # `interrupt` waits for this part instead of cancelling it
         try:
             batch_id = await self.backend.submit_batch(
                 [(key, p.request) for key, p in chunk.items()]
@@ -140,10 +150,15 @@ class BatchingModel:
         except ModelError as exc:
             _fail_all(chunk, exc)
             return
-        self.store.record_batch(batch_id, self.spec, list(chunk))
-        self.batches.append(batch_id)
-        self.submitted += len(chunk)
-        self.log(f"batch {batch_id}: {len(chunk)} requests submitted")
+        else:
+            self.store.record_batch(batch_id, self.spec, list(chunk))
+            self.batches.append(batch_id)
+            self.submitted += len(chunk)
+            self.log(f"batch {batch_id}: {len(chunk)} requests submitted")
+        finally:
+            self._submitting.discard(task)
+        if self._stopping:
+            return
         try:
             results = await collect(self.backend, batch_id, poll_s=self.poll_s)
         except ModelError as exc:

@@ -354,7 +354,7 @@ class Runner:
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
             for batching in self.batching.values():
-                batching.cancel()  # submitted batches stay in the store for the next run
+                await batching.interrupt()  # submitted batches stay recorded for the next run
         finally:
             self.store.stop_writer()  # everything queued is committed
         return RunSummary(

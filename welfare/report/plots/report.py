@@ -52,8 +52,8 @@ def _forest(measure: str, rows: dict[str, dict[str, Finding]], names: list[str],
                 continue
             ys.append(len(labels) - 1 - i + 0.35 - step * (k + 0.5))
             xs.append(f.estimate)
-            lo.append(f.estimate - f.ci[0])
-            hi.append(f.ci[1] - f.estimate)
+            lo.append(max(f.estimate - f.ci[0], 0.0))  # an interval may exclude its estimate
+            hi.append(max(f.ci[1] - f.estimate, 0.0))  # (e.g. a bootstrap); never draw < 0
         ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", color=PALETTE[k % len(PALETTE)],
                     ecolor=PALETTE[k % len(PALETTE)], capsize=2.5, markersize=4.5,
                     label=_short(name, 40))
