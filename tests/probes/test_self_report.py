@@ -238,10 +238,14 @@ def test_zero_susceptibility_shows_no_effect_after_bh(recovery: Any) -> None:
     for framing in ("positive_leading", "negative_leading", "deflationary", "honest"):
         f = findings(result, "simulated:indifferent")[f"self_report.framing_effect.{framing}"]
         assert f.truth == 0.0 and abs(f.estimate) < 0.05
-    # the same per-item tests do find real effects (power is modest at 6 pairs per item)
-    susceptible = items[items["subject"] == "simulated:framing-susceptible"]
-    per_framing = susceptible.groupby("level")["significant"].sum()
-    assert per_framing["positive_leading"] >= 5 and per_framing.sum() >= 10
+    # Per-item tests are exact sign-flip tests: with at most 6 pairs per item the smallest p
+    # is 2/64, too large to survive BH across 31 items, so per-item claims need more
+    # replicates. The unadjusted p-values still separate the subjects clearly.
+    susceptible = items[(items["subject"] == "simulated:framing-susceptible")
+                        & (items["factor"] == "framing")]
+    assert susceptible["p_value"].min() >= 2 / 64 - 1e-9
+    assert int((susceptible["p_value"] <= 0.1).sum()) >= 15
+    assert int((null["p_value"] <= 0.1).sum()) <= 5
 
 
 def test_non_answers_are_counted_per_framing(recovery: Any) -> None:

@@ -17,7 +17,6 @@ favourable pole (see items.toml), so effects from different items can be average
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -899,7 +898,7 @@ def _standardised(data: np.ndarray) -> float:
 
 
 def _item_effects(pairs: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Per item: paired mean difference, t interval, one-sample t-test p, BH q across items."""
+    """Per item: paired mean difference, t interval, sign-flip permutation p, BH q across items."""
     rows = []
     for item, g in pairs.groupby("item", sort=True):
         diff = g["diff"].to_numpy()
@@ -907,10 +906,12 @@ def _item_effects(pairs: pd.DataFrame, alpha: float) -> pd.DataFrame:
                                "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
         if len(diff) >= 2 and np.ptp(diff) > 0:
             est = stats.mean_ci(diff)
-            with warnings.catch_warnings():  # near-constant differences: p is still defined
-                warnings.simplefilter("ignore", RuntimeWarning)
-                p_value = float(sps.ttest_1samp(diff, 0.0).pvalue)
-            row.update(ci_low=est.ci_low, ci_high=est.ci_high, p_value=p_value)
+            row.update(ci_low=est.ci_low, ci_high=est.ci_high)
+        if len(diff) >= 1:
+            # A sign-flip permutation test, not a t-test: with a few discrete answers per item
+            # a t-test's p can be spuriously tiny (near-equal differences), and BH then flags
+            # items of a subject with no framing effect at all.
+            row["p_value"] = stats.sign_flip_test(diff)
         if g["sim_expected"].notna().all() and g["sim_expected_base"].notna().all():
             row["truth"] = float((g["sim_expected"] - g["sim_expected_base"]).mean())
         rows.append(row)

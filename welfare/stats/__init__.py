@@ -11,6 +11,7 @@ from welfare.stats.compare import (
     kendall,
     mean_ci,
     mean_difference,
+    sign_flip_test,
     spearman,
     welch_t,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "pair_counts",
     "precision_recall_f1",
     "proportion",
+    "sign_flip_test",
     "spearman",
     "survival_at",
     "thurstone_case_v",

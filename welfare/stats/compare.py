@@ -22,6 +22,7 @@ __all__ = [
     "kendall",
     "mean_ci",
     "mean_difference",
+    "sign_flip_test",
     "spearman",
     "welch_t",
 ]
@@ -55,6 +56,28 @@ class WelchResult:
     difference: float
     ci_low: float
     ci_high: float
+
+
+def sign_flip_test(differences: Any, *, n_resamples: int = 9999, seed: int = 0) -> float:
+    """Two-sided p-value that paired differences are symmetric about 0 (a permutation test).
+
+    Each difference's sign is flipped at random (scipy's `permutation_test`); the test is exact,
+    enumerating all 2^n sign patterns, when 2^n ≤ n_resamples + 1. Unlike a t-test it stays
+    valid for a handful of discrete answers (n = 2 gives p ≥ 0.5, never a spurious p ≈ 0).
+    A single difference, or all-zero differences, give p = 1.
+    """
+    d = _clean(differences, "differences", 1)
+    if len(d) < 2 or not np.any(d):
+        return 1.0  # one difference: both sign patterns are as extreme as the observed one
+    result = stats.permutation_test(
+        (d,), _mean_last_axis, permutation_type="samples", vectorized=True,
+        n_resamples=n_resamples, alternative="two-sided", random_state=seed,
+    )
+    return float(min(1.0, result.pvalue))
+
+
+def _mean_last_axis(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
 
 
 def welch_t(x: Any, y: Any, confidence: float = 0.95) -> WelchResult:
