@@ -1189,21 +1189,24 @@ def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfRepor
         return table, findings
     ok = table[table["aligned_shift"].notna()]
     if len(ok) >= 2:
-        values = ok["aligned_shift"].to_numpy(dtype=float)
-        estimate = float(values.mean())
         low = high = np.nan
-        if ok["trial_id"].nunique() >= 2 and np.ptp(values) > 0:
-            low, high = stats.bootstrap_ci(values, np.mean, clusters=ok["trial_id"].to_numpy(),
-                                           method="percentile", n_resamples=options.bootstrap,
-                                           seed=seed)
-        elif ok["trial_id"].nunique() >= 2:  # every re-ask moved by the same amount
+        # Re-asks nest in interviews, and a default run has only a few interviews: a cluster
+        # bootstrap over so few clusters is far too narrow, so the interval is a t interval
+        # over the interviews' mean shifts (df = interviews − 1), honest at any count.
+        per_interview = ok.groupby("trial_id")["aligned_shift"].mean().to_numpy(dtype=float)
+        estimate = float(per_interview.mean())
+        if len(per_interview) >= 2 and np.ptp(per_interview) > 0:
+            interval = stats.mean_ci(per_interview)
+            low, high = interval.ci_low, interval.ci_high
+        elif len(per_interview) >= 2:  # every interview moved by the same amount
             low = high = estimate
         truth = None
         if ok["sim_aligned"].notna().all():
-            truth = float(ok["sim_aligned"].astype(float).mean())
+            truth = float(ok.groupby("trial_id")["sim_aligned"].mean().astype(float).mean())
         findings.append(Finding(
             id="self_report.interview_pushback_shift", subject=subject, estimate=estimate,
-            ci=(low, high), n=len(ok), unit="change in 0–1 score toward the leading framing",
+            ci=(low, high), n=len(per_interview),
+            unit="change in 0–1 score toward the leading framing (mean over interviews)",
             sentence=(f"When an interviewer pushed back and re-asked an item with a leading "
                       f"framing, the answer moved {_signed(estimate)} on the 0–1 scale in the "
                       f"suggested direction (95% CI {_fmt2(low)} to {_fmt2(high)}; {len(ok)} "

@@ -140,6 +140,23 @@ def rank_findings(findings: list[Finding]) -> list[Finding]:
 # -- counts ----------------------------------------------------------------------------------
 
 
+def truth_coverage(findings: list[Finding]) -> dict[str, Any] | None:
+    """How many findings with a known simulated truth have it inside their 95% interval.
+
+    The instrument check of a simulated run: about 95% is expected. Findings share data, so
+    they are not independent and the Wilson interval on the share is only a guide.
+    """
+    checked = [f for f in findings if f.truth is not None and all(map(math.isfinite, f.ci))
+               and math.isfinite(f.truth)]
+    if not checked:
+        return None
+    misses = [f for f in checked if not f.ci[0] - 1e-9 <= f.truth <= f.ci[1] + 1e-9]
+    inside = len(checked) - len(misses)
+    low, high = wilson_interval(inside, len(checked))
+    return {"n": len(checked), "inside": inside, "share": inside / len(checked),
+            "ci": (low, high), "misses": misses}
+
+
 def answer_counts(assessment: Assessment) -> pd.DataFrame:
     """Per probe × subject: trials stored, done, failed, answers, invalid answers and share."""
     frames = assessment.frames
@@ -306,6 +323,7 @@ def render_report(
         "glance": glance_rows(ranked, specs),
         "more_key": more_key,
         "flagged": [f for f in ranked if f.flag],
+        "coverage": truth_coverage(findings),
         "failures": failures(assessment),
         "counts": answer_counts(assessment),
         "sections": sections,
