@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="re-render the report of an assessment folder from its store",
         description="Re-analyze DIR/assessment.sqlite and rewrite the report, summary and tables.",
     )
-    report.add_argument("dir", type=Path)
+    report.add_argument("dir", type=Path, metavar="DIR",
+                        help="an assessment folder written by `welfare assess` (holds "
+                        "assessment.sqlite); nothing is sent to any model")
     report.set_defaults(handler=_report)
 
     code = sub.add_parser(
@@ -84,9 +86,12 @@ def _parser() -> argparse.ArgumentParser:
             "prevalence report DIR/report.html."
         ),
     )
-    code.add_argument("transcripts", type=Path)
-    code.add_argument("--out", type=Path, required=True)
-    code.add_argument("--coder", choices=["lexicon", "judge"], default="lexicon")
+    code.add_argument("transcripts", type=Path, metavar="TRANSCRIPTS.jsonl",
+                      help="one JSON object a line: {\"id\": ..., \"messages\": [...]} "
+                      "(.gz accepted); unreadable lines are counted and reported")
+    code.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    code.add_argument("--coder", choices=["lexicon", "judge"], default="lexicon",
+                      help="lexicon: transparent rules, offline (default); judge: an LLM judge")
     code.add_argument("--judge-model", default=None,
                       help="judge spec, e.g. anthropic:claude-sonnet-4-5 (with --coder judge)")
     code.set_defaults(handler=_code)
@@ -95,8 +100,10 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="compare separate assessments in one report",
         description="Write OUT/compare.html and OUT/summary.json comparing assessment folders.",
     )
-    compare.add_argument("dirs", type=Path, nargs="+")
-    compare.add_argument("--out", type=Path, default=Path("reports/compare"))
+    compare.add_argument("dirs", type=Path, nargs="+", metavar="DIR",
+                         help="assessment folders written by `welfare assess`")
+    compare.add_argument("--out", type=Path, default=Path("reports/compare"),
+                         help="output folder (default: reports/compare)")
     compare.set_defaults(handler=_compare)
     return parser
 

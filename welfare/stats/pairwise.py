@@ -138,21 +138,28 @@ def pair_counts(comparisons: pd.DataFrame, count: str | None = "count") -> pd.Da
     return pd.DataFrame(m, index=p.items, columns=p.items)
 
 
-def _check_identifiable(p: _Pairs) -> None:
-    """Raise a clear ValueError when the BT maximum-likelihood estimate does not exist.
+_HINT_RIDGE = " Pass regularization > 0 for a penalised (ridge) fit."
+_HINT = (
+    " Pass method='firth' (bias-reduced, finite whenever the items are connected) or"
+    " regularization > 0 for a penalised (ridge) fit."
+)
 
-    The MLE exists iff the directed 'beat' graph is strongly connected (Ford 1957).
+
+def _check_connected(p: _Pairs) -> None:
+    """Raise a clear ValueError unless every item is compared and the comparison graph connects.
+
+    This is what any fit without a prior needs (the Firth estimate exists exactly then).
     """
     n = p.n_items
     if n < 2:
         raise ValueError(f"need at least 2 items to compare, got {n}")
-    wins = np.bincount(p.i, p.w_ij, n) + np.bincount(p.j, p.w_ji, n)
-    losses = np.bincount(p.i, p.w_ji, n) + np.bincount(p.j, p.w_ij, n)
-    hint = " Pass regularization > 0 for a penalised (ridge) fit."
-    unseen = p.items[(wins + losses) == 0]
+    tot = p.w_ij + p.w_ji
+    games = np.bincount(p.i, tot, n) + np.bincount(p.j, tot, n)
+    unseen = p.items[games == 0]
     if len(unseen):
         raise ValueError(
-            f"items with no comparisons: {_names(unseen)}; their scores are not estimable.{hint}"
+            f"items with no comparisons: {_names(unseen)}; their scores are not estimable."
+            f"{_HINT_RIDGE}"
         )
     und = sparse.coo_matrix((np.ones(len(p.i)), (p.i, p.j)), shape=(n, n))
     ncomp, labels = csgraph.connected_components(und, directed=False)
@@ -160,8 +167,20 @@ def _check_identifiable(p: _Pairs) -> None:
         groups = [p.items[labels == c].tolist() for c in range(min(ncomp, 3))]
         raise ValueError(
             f"comparison graph is not connected ({ncomp} components, e.g. {groups[0][:5]} and "
-            f"{groups[1][:5]}): scores in different components cannot be compared.{hint}"
+            f"{groups[1][:5]}): scores in different components cannot be compared.{_HINT_RIDGE}"
         )
+
+
+def _check_identifiable(p: _Pairs) -> None:
+    """Raise a clear ValueError when the BT maximum-likelihood estimate does not exist.
+
+    The MLE exists iff the directed 'beat' graph is strongly connected (Ford 1957).
+    """
+    _check_connected(p)
+    n = p.n_items
+    wins = np.bincount(p.i, p.w_ij, n) + np.bincount(p.j, p.w_ji, n)
+    losses = np.bincount(p.i, p.w_ji, n) + np.bincount(p.j, p.w_ij, n)
+    hint = _HINT
     never_won = p.items[wins == 0]
     if len(never_won):
         raise ValueError(
@@ -315,6 +334,121 @@ def _centred_cov(info: np.ndarray) -> np.ndarray:
     c = np.tril(c) + np.tril(c, -1).T
     r = c.mean(axis=1)
     return c - r[:, None] - r[None, :] + r.mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Firth's bias-reduced Bradley–Terry
+
+
+@dataclass(frozen=True)
+class _FirthPoint:
+    """Everything the Firth iteration needs at one θ: win probabilities, pair information
+    weights, the Cholesky factor of the information and the penalised log-likelihood."""
+
+    theta: np.ndarray
+    pr: np.ndarray
+    h: np.ndarray
+    chol: np.ndarray
+    loglik: float
+    penalised: float
+
+
+def _dense_index(p: _Pairs) -> np.ndarray:
+    """Flat positions of the (ii, jj, ij, ji) entries of every pair in an n × n matrix."""
+    n = p.n_items
+    return np.concatenate([p.i * n + p.i, p.j * n + p.j, p.i * n + p.j, p.j * n + p.i])
+
+
+def _firth_point(p: _Pairs, theta: np.ndarray, idx_all: np.ndarray) -> _FirthPoint:
+    """Evaluate loglik + ½ log det I(θ) at θ (one Cholesky factorisation of I + 11ᵀ/n).
+
+    det(I + 11ᵀ/n) is the product of the non-zero eigenvalues of the Laplacian I, i.e. det of
+    the information in any anchored parametrisation up to a constant, so the maximiser is the
+    same whichever item (or mean) is anchored.
+    """
+    n = p.n_items
+    d = theta[p.i] - theta[p.j]
+    pr = special.expit(d)
+    h = (p.w_ij + p.w_ji) * pr * (1.0 - pr)
+    info = np.bincount(idx_all, np.concatenate([h, h, -h, -h]), n * n).reshape(n, n)
+    info += 1.0 / n
+    chol, fail = linalg.lapack.dpotrf(info, lower=True, overwrite_a=True)
+    if fail != 0:
+        raise linalg.LinAlgError("information matrix is not positive definite")
+    ll = float(np.sum(p.w_ij * special.log_expit(d) + p.w_ji * special.log_expit(-d)))
+    logdet = 2.0 * float(np.sum(np.log(np.diag(chol))))
+    return _FirthPoint(theta, pr, h, chol, ll, ll + 0.5 * logdet)
+
+
+def _firth_start(p: _Pairs) -> np.ndarray:
+    """Cheap start near the Firth estimate: the MLE of the counts plus approximate pseudo-counts.
+
+    Firth's estimate is the MLE after adding h_k/2 wins to each side of pair k (h_k its hat
+    value); here h_k is approximated by w_k (1/I_ii + 1/I_jj), needing no matrix inverse, and
+    the augmented MLE (which always exists on a connected graph) is found by the sparse Newton.
+    """
+    n = p.n_items
+    theta = _warm_start(p, 1.0)
+    for _ in range(2):
+        pr = special.expit(theta[p.i] - theta[p.j])
+        h = (p.w_ij + p.w_ji) * pr * (1.0 - pr)
+        diag = np.bincount(p.i, h, n) + np.bincount(p.j, h, n)
+        lev = np.clip(h * (1.0 / diag[p.i] + 1.0 / diag[p.j]), 0.0, 1.0)
+        aug = _Pairs(p.items, p.i, p.j, p.w_ij + 0.5 * lev, p.w_ji + 0.5 * lev)
+        theta, _, _, _ = _bt_newton(aug, 0.0, theta, tol=1e-6, need_info=False)
+    return theta
+
+
+def _bt_firth(
+    p: _Pairs, theta0: np.ndarray | None = None, tol: float = 1e-9, max_iter: int = 100
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Maximise loglik + ½ log det I(θ) (Firth 1993); return theta, centred cov, loglik, iters.
+
+    Fisher scoring on the modified score U*(θ) = Σ_k (y_k + h_k/2 − (m_k + h_k) p_k) x_k, the
+    exact gradient of the penalised log-likelihood for this logistic model, with hat values
+    h_k = w_k (e_i − e_j)ᵀ I⁻ (e_i − e_j) read off the inverse information that the standard
+    errors need anyway; step-halving keeps every step uphill. One dense factorisation and
+    inverse per iteration; the iteration contracts by O(1/comparisons per item), so a handful.
+    """
+    n = p.n_items
+    tot = p.w_ij + p.w_ji
+    idx_all = _dense_index(p)
+    lo, hi = np.maximum(p.i, p.j), np.minimum(p.i, p.j)  # lower-triangle positions of pairs
+    theta = _firth_start(p) if theta0 is None else theta0 - theta0.mean()
+    pt = _firth_point(p, theta, idx_all)
+    it = 0
+    while True:
+        it += 1
+        if it > max_iter:
+            raise RuntimeError("Firth Bradley–Terry iterations did not converge")
+        # (I + 11ᵀ/n)⁻¹ = I⁺ + 11ᵀ/n²·n: the extra constant cancels in hat values and steps
+        c, fail = linalg.lapack.dpotri(pt.chol, lower=True)
+        if fail != 0:
+            raise linalg.LinAlgError("could not invert the information matrix")
+        dg = np.diag(c)
+        lev = pt.h * (dg[p.i] + dg[p.j] - 2.0 * c[lo, hi])
+        r = p.w_ij + 0.5 * lev - (tot + lev) * pt.pr
+        grad = np.bincount(p.i, r, n) - np.bincount(p.j, r, n)
+        step, fail = linalg.lapack.dpotrs(pt.chol, grad, lower=True)
+        if fail != 0:
+            raise linalg.LinAlgError("could not solve with the information matrix")
+        step -= step.mean()
+        if np.max(np.abs(step)) < tol:
+            break
+        scale = 1.0
+        for _ in range(30):
+            new = _firth_point(p, pt.theta + scale * step, idx_all)
+            if new.penalised >= pt.penalised - 1e-12 * max(1.0, abs(pt.penalised)):
+                break
+            scale *= 0.5
+        pt = new
+    theta = pt.theta + step
+    c = np.tril(c) + np.tril(c, -1).T
+    r_mean = c.mean(axis=1)
+    cov = c - r_mean[:, None] - r_mean[None, :] + r_mean.mean()
+    d = theta[p.i] - theta[p.j]
+    ll = float(np.sum(p.w_ij * special.log_expit(d) + p.w_ji * special.log_expit(-d)))
+    return theta, cov, ll, it
 
 
 def _anchor_weights(items: pd.Index, anchor: Hashable | Sequence[Hashable] | None) -> np.ndarray:
