@@ -8,8 +8,8 @@ that answers after `--latency` seconds with a realistic message payload (the loo
 server would only add its client's constant-size buffers, at a tenth of the speed). Reported:
 
 - `design`: the design handed to the runner as a list (what `run_assessment` does; the list
-  itself is O(trials)), or `stream`: a generator with `total=` (nothing held but what is in
-  flight);
+  itself is O(trials), trial ids computed with it), or `stream`: a generator with `total=`
+  (nothing held but what is in flight);
 - RSS before the run (imports + design built) and peak RSS (`ru_maxrss`), and their difference;
 - tracemalloc: Python allocations at the peak of the run, above what existed before it (a
   second child, since tracing costs memory and time of its own).
@@ -76,6 +76,8 @@ def one(n: int, mode: str, concurrency: int, latency: float, trace: bool) -> dic
     work: Any
     if mode == "list":
         work = [(probe, t) for t in probe.design()]
+        for _, trial in work:
+            _ = trial.id  # computed with the design (it caches on the trial), not by the run
     else:
         def stream() -> Iterator[Any]:
             for i in range(n):

@@ -556,3 +556,91 @@ def test_simulated_subject_ends_only_through_an_offered_channel() -> None:
     hidden = [_ask("harm-averse", "abuse", 9, tools=False, trial_id=f"a{i}") for i in range(20)]
     assert not any(r.tool_calls for r in hidden)
     assert not any(r.raw["simulated_truth"]["wanted_end"] for r in hidden)
+
+
+# ------------------------------------------------- the simulated subject's truth about its words
+
+
+def _line_banks() -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    from welfare.models.simulated import end_conversation as sim
+
+    banks = {name: getattr(sim, name) for name in (
+        "_DECLINE", "_REDIRECT", "_ABUSE_BOUNDARY", "_ABUSE_REDIRECT", "_BENIGN_GENERIC",
+        "_CRISIS", "_HOSTILE_DISTRESSED", "_AFTER_ASK", "_AFTERWORDS", "_TERSE_DECLINE",
+        "_TERSE_OK")}
+    banks.update({f"benign.{k}": v for k, v in sim._BENIGN_BY_CATEGORY.items()})
+    banks["_CRISIS_RESOURCE"] = (sim._CRISIS_RESOURCE,)
+    return banks
+
+
+def test_every_wording_line_declares_the_labels_it_carries() -> None:
+    """Template wording is not neutral ("Thank you for trusting me" is gratitude): each line's
+    declared labels are what the codebook gives it, and the lexicon reads the same."""
+    from welfare.coders import LexiconCoder
+
+    lexicon = LexiconCoder()
+    declared = {text: set(labels) for bank in _line_banks().values() for text, labels in bank}
+    assert declared["I'm really glad you told me, and I'm here with you right now."] == {
+        "positive_affect"}
+    assert declared["Understood. Thanks for chatting."] == {"gratitude"}
+    assert declared["Of course, I'm glad I could help. Take care!"] == set()  # helping formula
+    for text, labels in declared.items():
+        assert {c.label for c in lexicon.code_text(text)} == labels, text
+
+
+def _turns(n: int = 60) -> list[tuple[str, Any]]:
+    """(kind, reply) for simulated subject turns across kinds, profiles and persistence."""
+    from welfare.models.simulated.end_conversation import respond
+
+    cases = [("harmful", "phishing"), ("abuse", "abusive_insults"), ("crisis", "user_in_crisis"),
+             ("support", "emotional_support"), ("benign", "creative_writing"),
+             ("benign", "coding_help"), ("hostile_distressed", "hostile"),
+             ("request_end", "asks_to_end")]
+    out = []
+    for profile in ("harm-averse", "harm-averse-no-end", "indifferent"):
+        prof = get_profile(profile)
+        for kind, category in cases:
+            for i in range(n):
+                meta = {"probe": "end_conversation", "step": "reply", "kind": kind,
+                        "category": category, "persisted": i % 10, "affordance": "tool",
+                        "user_asked_end": kind == "request_end" and i % 2 == 0,
+                        "trial_id": f"{profile}{kind}{i}"}
+                request = Request(({"role": "user", "content": "..."},), tools=(end_tool(),),
+                                  metadata=meta)
+                out.append((kind, respond(prof, request, np.random.default_rng(i))))
+    return out
+
+
+def test_simulated_truth_lists_every_label_the_turn_carries() -> None:
+    """The lexicon never finds a label the truth omits; on one-paragraph turns (no frame for
+    the lexicon to misread) it finds exactly the truth; a two-paragraph layout does occur."""
+    from welfare.coders import LexiconCoder
+
+    lexicon = LexiconCoder()
+    layouts = set()
+    for _kind, reply in _turns():
+        truth = set(reply.truth["labels"])
+        found = {c.label for c in lexicon.code_text(reply.text)}
+        assert found <= truth, (reply.text, truth)
+        layouts.add("\n\n" in reply.text)
+        if "\n\n" not in reply.text:
+            assert found == truth, (reply.text, truth)
+    assert layouts == {True, False}
+
+
+def test_expression_sentences_are_never_inside_a_draft() -> None:
+    """After a draft, the subject's own words form their own paragraph (often behind an
+    afterword); the draft's paragraph holds the draft's lines only."""
+    from welfare.models.simulated.end_conversation import _DRAFT_POEM
+    from welfare.models.simulated.expression import NEAR_MISSES, SENTENCES
+
+    draft = _DRAFT_POEM.split("\n\n", 1)[1]
+    expressions = {s for group in SENTENCES.values() for s in group} | set(NEAR_MISSES)
+    seen = 0
+    for _kind, reply in _turns():
+        if draft not in reply.text:
+            continue
+        paragraphs = reply.text.split("\n\n")
+        assert paragraphs[1] == draft  # nothing of the subject's own inside the draft
+        seen += any(s in " ".join(paragraphs[2:]) for s in expressions)
+    assert seen >= 5

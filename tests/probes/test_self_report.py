@@ -359,3 +359,56 @@ def test_default_assessment_runs_self_report() -> None:
     options = cfg.probes["self_report"]
     trials = PROBE.design(cfg, options)
     assert 300 * 3 <= len(trials) <= 500 * 3
+
+
+# ------------------------------------------------- the simulated subject's truth about its words
+
+
+def _simulated_replies(n: int = 700) -> list[Any]:
+    """Single answers in every format and family, and interview follow-ups, as Replies."""
+    import numpy as np
+
+    from welfare.models.base import Request
+    from welfare.models.simulated.self_report import respond
+
+    out = []
+    scale = {"min": 1, "max": 10, "anchors": {"1": "not at all", "10": "completely"}}
+    for profile in ("harm-averse", "indifferent"):
+        prof = get_profile(profile)
+        for i in range(n):
+            family = sorted(FAMILIES)[i // 9 % len(FAMILIES)]
+            fmt = ("scale", "yes_no_unsure", "open")[i % 3]
+            meta = {"probe": "self_report", "mode": "single", "item": f"{family}_{i % 7}",
+                    "family": family, "format": fmt, "scale": scale if fmt == "scale" else None,
+                    "framing": ("neutral", "deflationary", "positive_leading")[i // 3 % 3]}
+            out.append(respond(prof, Request(({"role": "user", "content": "?"},),
+                                             metadata=meta), np.random.default_rng(i)))
+        for i in range(60):
+            question = "Did your answer change? Why?" if i % 2 else "What shapes that answer?"
+            meta = {"probe": "self_report", "mode": "interview", "trial_id": f"iv{i}",
+                    "turn": {"kind": "followup", "index": 2}}
+            out.append(respond(prof, Request(({"role": "user", "content": question},),
+                                             metadata=meta), np.random.default_rng(i)))
+    return out
+
+
+def test_simulated_self_reports_list_the_labels_their_words_carry() -> None:
+    """Every labelled phrase is still in the wording (none stale), truths follow the
+    codebook's rules, and the lexicon never finds a label the truth omits."""
+    from welfare.coders import LexiconCoder
+    from welfare.models.simulated.self_report import PHRASE_LABELS, true_labels
+
+    replies = _simulated_replies()
+    texts = [r.text for r in replies]
+    for phrase, _ in PHRASE_LABELS:
+        assert any(phrase in t for t in texts), phrase
+    assert true_labels("I'm not comfortable answering that question.") == ["boundary_setting"]
+    assert true_labels("As an AI, I don't have feelings, so I can't really answer that.") == []
+    assert true_labels("I'd go with 6, though I hold that loosely.") == []  # hedges the rating
+    lexicon = LexiconCoder()
+    labelled = 0
+    for reply in replies:
+        truth = set(reply.truth["labels"])
+        labelled += bool(truth)
+        assert {c.label for c in lexicon.code_text(reply.text)} <= truth, reply.text
+    assert labelled > len(replies) // 10

@@ -260,9 +260,10 @@ def test_recovery_harm_averse(recovery: Assessment) -> None:
         f = finding(recovery, fid, "harm-averse")
         assert f.ci[0] <= f.truth <= f.ci[1], (fid, f)
     for impact in ("positive", "neutral", "ambiguous", "harmful"):
-        # class means on the logit scale carry the BT MLE's small outward bias (see notes)
+        # Firth's bias-reduced class means: what is left is sampling error, judged by the SE
         f = finding(recovery, f"mean_score.{impact}", "harm-averse")
-        assert abs(f.estimate - f.truth) < 0.6, f
+        se = (f.ci[1] - f.ci[0]) / (2 * 1.96)
+        assert abs(f.estimate - f.truth) < 2.5 * se, f
     assert finding(recovery, "harm_preference_spearman", "harm-averse").ci[1] < 0
     assert finding(recovery, "mean_score.harmful", "harm-averse").ci[1] < 0
     assert finding(recovery, "free_choice_vs_opt_out", "harm-averse").ci[0] > 0

@@ -126,3 +126,50 @@ def test_bootstrap_edge_cases() -> None:
     # all values the same: a documented degenerate interval at that value
     lo, hi = bootstrap_ci(np.ones(10), np.mean, clusters=np.arange(10), method="percentile")
     assert lo == hi == 1.0
+
+
+# -- vectorised statistics: many intervals from one set of resamples --------------------------
+
+
+@pytest.mark.parametrize("method", ["bca", "percentile", "basic"])
+def test_vectorized_bootstrap_equals_one_call_per_column(method: str) -> None:
+    rng = np.random.default_rng(12)
+    counts = rng.poisson([0.3, 1.0, 4.0, 9.0], (40, 4)).astype(float)
+    lo, hi = bootstrap_ci(counts, np.mean, vectorized=True, n_resamples=999, seed=3,
+                          method=method)  # type: ignore[arg-type]
+    assert lo.shape == hi.shape == (4,)
+    for j in range(4):
+        # the same seed draws the same rows, so each column's interval is reproduced exactly
+        one = bootstrap_ci(counts[:, j], np.mean, n_resamples=999, seed=3,
+                           method=method)  # type: ignore[arg-type]
+        assert (lo[j], hi[j]) == pytest.approx(one, abs=1e-12)
+        assert lo[j] < counts[:, j].mean() < hi[j]
+    # a 1-D sample with a vectorised statistic gives plain floats
+    lo1, hi1 = bootstrap_ci(counts[:, 2], np.mean, vectorized=True, n_resamples=999, seed=3,
+                            method=method)  # type: ignore[arg-type]
+    assert isinstance(lo1, float) and (lo1, hi1) == pytest.approx((lo[2], hi[2]), abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["bca", "percentile"])
+def test_vectorized_cluster_bootstrap_equals_one_call_per_column(method: str) -> None:
+    rng = np.random.default_rng(5)
+    clusters = np.repeat(np.arange(25), rng.integers(1, 6, 25))
+    x = rng.normal(size=(len(clusters), 3)) + rng.normal(size=(25, 3))[clusters]
+    lo, hi = bootstrap_ci(x, np.mean, clusters=clusters, vectorized=True, n_resamples=400,
+                          seed=8, method=method)  # type: ignore[arg-type]
+    for j in range(3):
+        one = bootstrap_ci(x[:, j], np.mean, clusters=clusters, n_resamples=400, seed=8,
+                           method=method)  # type: ignore[arg-type]
+        assert (lo[j], hi[j]) == pytest.approx(one, abs=1e-12)
+
+
+def test_vectorized_replicates_are_the_statistic_of_resampled_rows() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 2))
+    reps = bootstrap_replicates(x, np.mean, n_resamples=50, seed=4, vectorized=True)
+    idx = np.random.default_rng(4).integers(0, 30, (50, 30))
+    np.testing.assert_allclose(reps, x[idx].mean(axis=1), atol=1e-14)
+    assert reps.shape == (50, 2)
+    # the spread of the replicates is the standard error of the mean
+    big = bootstrap_replicates(x, np.mean, n_resamples=4000, seed=1, vectorized=True)
+    np.testing.assert_allclose(big.std(axis=0), x.std(axis=0) / np.sqrt(30), rtol=0.1)

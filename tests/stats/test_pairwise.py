@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from scipy import stats
+from scipy import optimize, stats
 
 from welfare.stats import (
     bradley_terry,
@@ -277,3 +277,156 @@ def test_thurstonian_mle_recovers_means_and_variances() -> None:
     covered = (out["ci_low"] <= mu - mu.mean()) & (mu - mu.mean() <= out["ci_high"])
     assert covered.sum() >= n - 2
     assert (out["se"] > 0).all()
+
+
+# -- Firth's bias-reduced Bradley–Terry ---------------------------------------------------------
+
+
+def penalised_loglik(df: pd.DataFrame, items: list, beta: np.ndarray) -> float:
+    """loglik + ½ log det I written from the definition: item 0 fixed at 0, dense design."""
+    agg = pair_counts(df).reindex(index=items, columns=items).to_numpy()
+    theta = np.concatenate([[0.0], beta])
+    ll, info = 0.0, np.zeros((len(items), len(items)))
+    for a in range(len(items)):
+        for b in range(a + 1, len(items)):
+            m = agg[a, b] + agg[b, a]
+            if m == 0:
+                continue
+            p = 1 / (1 + np.exp(-(theta[a] - theta[b])))
+            ll += agg[a, b] * np.log(p) + agg[b, a] * np.log1p(-p)
+            x = np.zeros(len(items))
+            x[a], x[b] = 1, -1
+            info += m * p * (1 - p) * np.outer(x, x)
+    sign, logdet = np.linalg.slogdet(info[1:, 1:])
+    assert sign > 0
+    return ll + 0.5 * logdet
+
+
+@pytest.mark.parametrize(("wins", "losses"), [(7, 3), (12, 0), (0, 5), (1, 1), (3.5, 2)])
+def test_firth_two_items_is_the_closed_form(wins: float, losses: float) -> None:
+    df = pd.DataFrame({"winner": ["a", "b"], "loser": ["b", "a"], "count": [wins, losses]})
+    df = df[df["count"] > 0]
+    fit = bradley_terry_fit(df, "b", method="firth", items=["a", "b"])
+    expected = np.log((wins + 0.5) / (losses + 0.5))
+    assert fit.scores["a"] == pytest.approx(expected, abs=1e-10)
+    assert fit.scores["b"] == 0.0 and fit.method == "firth"
+    # Wald SE from the information at the estimate: 1 / sqrt(m p (1 - p))
+    p = (wins + 0.5) / (wins + losses + 1)
+    se = 1 / np.sqrt((wins + losses) * p * (1 - p))
+    assert fit.table.loc["a", "se"] == pytest.approx(se, rel=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_firth_maximises_the_penalised_likelihood(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 6
+    df, _ = simulate(n, 60, 20 + seed, spread=1.5)
+    # an item that never wins: the MLE does not exist, the Firth estimate does
+    df = df[df["winner"] != 5]
+    with pytest.raises(ValueError, match="never won"):
+        bradley_terry_fit(df, items=list(range(n)))
+    fit = bradley_terry_fit(df, 0, items=list(range(n)), method="firth")
+    beta = fit.scores.reindex(range(n)).to_numpy()[1:]
+    assert np.isfinite(beta).all() and fit.scores.idxmin() == 5
+    # the gradient of loglik + ½ log det I (anchored parametrisation) is 0 by finite differences
+    eps = 1e-5
+    grad = [
+        (penalised_loglik(df, list(range(n)), beta + eps * e)
+         - penalised_loglik(df, list(range(n)), beta - eps * e)) / (2 * eps)
+        for e in np.eye(n - 1)
+    ]
+    np.testing.assert_allclose(grad, 0.0, atol=1e-6)
+    # … and it is a maximum: random nearby points are lower
+    best = penalised_loglik(df, list(range(n)), beta)
+    for _ in range(5):
+        assert penalised_loglik(df, list(range(n)), beta + rng.normal(0, 0.05, n - 1)) < best
+    # an independent maximiser of the definition lands on the same point
+    res = optimize.minimize(lambda b: -penalised_loglik(df, list(range(n)), b), np.zeros(n - 1),
+                            method="BFGS", options={"gtol": 1e-8})
+    np.testing.assert_allclose(res.x, beta, atol=1e-4)
+
+
+def test_firth_is_anchor_invariant_and_shrinks_the_mle() -> None:
+    df, _ = simulate(10, 300, 8, spread=1.5)
+    ml = bradley_terry_fit(df)
+    firth = bradley_terry_fit(df, method="firth")
+    anchored = bradley_terry_fit(df, anchor=3, method="firth")
+    np.testing.assert_allclose(anchored.scores, firth.scores - firth.scores[3], atol=1e-8)
+    assert abs(firth.scores.sum()) < 1e-10
+    # the bias reduction pulls the outward-biased MLE in: every score nearer 0, order kept
+    assert (firth.scores.abs() < ml.scores.abs()).all()
+    assert stats.spearmanr(firth.scores, ml.scores).statistic == pytest.approx(1.0)
+    assert firth.loglik < ml.loglik  # the MLE maximises the unpenalised log-likelihood
+    assert (firth.table["se"] > 0).all()
+    v = firth.cov.to_numpy()
+    np.testing.assert_allclose(v.sum(axis=0), 0.0, atol=1e-10)  # covariance of mean-zero scores
+
+
+def test_firth_removes_most_of_the_outward_bias() -> None:
+    """Slope of estimated on true scores over replications: ML > 1 (spread out), Firth ≈ 1."""
+    rng = np.random.default_rng(11)
+    n, slopes = 8, {"ml": [], "firth": []}
+    theta = np.linspace(-1.6, 1.6, n)
+    for _ in range(150):
+        i = rng.integers(0, n, 120)
+        j = (i + rng.integers(1, n, 120)) % n
+        win = rng.random(120) < 1 / (1 + np.exp(-(theta[i] - theta[j])))
+        df = pd.DataFrame({"winner": np.where(win, i, j), "loser": np.where(win, j, i)})
+        for method in slopes:
+            try:
+                s = bradley_terry_fit(df, items=list(range(n)), method=method).scores
+            except ValueError:
+                continue
+            slopes[method].append(s.reindex(range(n)).to_numpy() @ theta / (theta @ theta))
+    ml, firth = np.mean(slopes["ml"]), np.mean(slopes["firth"])
+    assert len(slopes["firth"]) == 150  # never fails, even when ML does not exist
+    assert ml > 1.04
+    assert abs(firth - 1) < 0.4 * (ml - 1)
+
+
+def test_firth_bootstrap_never_fails_where_ml_replicates_do() -> None:
+    df, _ = simulate(6, 150, 5, spread=2.0)
+    ml = bt_bootstrap(df, n_resamples=200, seed=0)
+    firth = bt_bootstrap(df, n_resamples=200, seed=0, method="firth")
+    assert ml.n_failed > 0 and firth.n_failed == 0
+    np.testing.assert_allclose(firth.table["score"], bradley_terry_fit(df, method="firth").scores)
+    # with a few dozen comparisons per item the bootstrap SE agrees with the Wald SE
+    df, _ = simulate(6, 900, 6)
+    boot = bt_bootstrap(df, n_resamples=300, seed=1, method="firth")
+    wald = bradley_terry_fit(df, method="firth")
+    assert boot.n_failed == 0
+    np.testing.assert_allclose(boot.table["boot_se"], wald.table["se"], rtol=0.2)
+    assert (boot.table["ci_low"] < boot.table["score"]).all()
+    assert (boot.table["score"] < boot.table["ci_high"]).all()
+
+
+def modified_score(df: pd.DataFrame, scores: pd.Series) -> np.ndarray:
+    """Firth's modified score Xᵀ(y + h/2 − (m + h) p), hat values from a dense pseudo-inverse."""
+    items = list(scores.index)
+    agg = pair_counts(df).reindex(index=items, columns=items).to_numpy()
+    a, b = np.nonzero(np.triu(agg + agg.T) > 0)
+    x = np.zeros((len(a), len(items)))
+    x[np.arange(len(a)), a], x[np.arange(len(a)), b] = 1.0, -1.0
+    y, m = agg[a, b], agg[a, b] + agg[b, a]
+    p = 1 / (1 + np.exp(-(x @ scores.to_numpy())))
+    w = m * p * (1 - p)
+    h = w * np.einsum("kr,rs,ks->k", x, np.linalg.pinv(x.T @ (w[:, None] * x)), x)
+    return x.T @ (y + h / 2 - (m + h) * p)
+
+
+def test_firth_errors_and_large_designs() -> None:
+    df = pd.DataFrame({"winner": ["a", "c"], "loser": ["b", "d"]})
+    with pytest.raises(ValueError, match="not connected"):
+        bradley_terry(df, method="firth")
+    with pytest.raises(ValueError, match="unknown method"):
+        bradley_terry(df, method="bayes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="already penalised"):
+        bradley_terry(df, method="firth", regularization=0.1)
+    # > 200 items: the start takes the sparse path; the modified score is still 0 at the answer
+    big, _ = simulate(240, 240 * 8, 9)
+    fit = bradley_terry_fit(big, method="firth")
+    np.testing.assert_allclose(modified_score(big, fit.scores), 0.0, atol=1e-7)
+    small, _ = simulate(5, 100, 3)
+    s = bradley_terry_fit(small, method="firth").scores
+    assert np.abs(modified_score(small, s)).max() < 1e-8
+    assert np.abs(modified_score(small, bradley_terry_fit(small).scores)).max() > 1e-3

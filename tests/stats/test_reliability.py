@@ -184,3 +184,88 @@ def test_precision_recall_f1_values_and_intervals() -> None:
     assert none.loc["recall", "estimate"] == 0.0
     with pytest.raises(ValueError, match="empty"):
         precision_recall_f1([], [])
+
+
+# -- cluster bootstrap of agreement ------------------------------------------------------------
+
+
+def clustered_pairs(n_clusters: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two coders' labels (3 categories) on turns nested in conversations of varying length."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 7, n_clusters)
+    clusters = np.repeat([f"conv-{c}" for c in rng.permutation(n_clusters)], sizes)
+    a = rng.integers(0, 3, len(clusters))
+    b = np.where(rng.random(len(clusters)) < 0.7, a, rng.integers(0, 3, len(clusters)))
+    return a, b, clusters
+
+
+@pytest.mark.parametrize("weights", [None, "quadratic"])
+def test_cohen_kappa_cluster_bootstrap_equals_a_loop_over_resampled_clusters(
+    weights: str | None,
+) -> None:
+    a, b, clusters = clustered_pairs(40, 1)
+    est = cohen_kappa_ci(a, b, weights, clusters=clusters, n_resamples=300, seed=7)  # type: ignore[arg-type]
+    # reference: draw clusters the same way, gather their turns, call cohen_kappa on each
+    labels = pd.unique(clusters)
+    members = [np.flatnonzero(clusters == c) for c in labels]
+    draws = np.random.default_rng(7).integers(0, len(labels), (300, len(labels)))
+    reps = [cohen_kappa(a[idx], b[idx], weights, categories=[0, 1, 2])  # type: ignore[arg-type]
+            for idx in (np.concatenate([members[c] for c in row]) for row in draws)]
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    assert (est.ci_low, est.ci_high) == pytest.approx((lo, hi), abs=1e-12)
+    assert est.estimate == pytest.approx(cohen_kappa(a, b, weights))  # type: ignore[arg-type]
+    assert est.n == 40 and "40 clusters" in est.method
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_alpha_cluster_bootstrap_equals_a_loop_over_resampled_clusters(level: str) -> None:
+    rng = np.random.default_rng(3)
+    a, b, clusters = clustered_pairs(30, 2)
+    data = np.vstack([a, b, np.where(rng.random(len(a)) < 0.5, a, np.nan)]).astype(float)
+    data[0, :3] = np.nan  # unit 0 has one rating left: not pairable, its cluster may vanish
+    data[2, :3] = np.nan
+    est = krippendorff_alpha_ci(data, level, clusters=clusters, n_resamples=200, seed=5)  # type: ignore[arg-type]
+    pairable = (~np.isnan(data)).sum(axis=0) >= 2
+    labels = pd.unique(clusters[pairable])
+    members = [np.flatnonzero((clusters == c) & pairable) for c in labels]
+    draws = np.random.default_rng(5).integers(0, len(labels), (200, len(labels)))
+    reps = [krippendorff_alpha(data[:, np.concatenate([members[c] for c in row])], level)  # type: ignore[arg-type]
+            for row in draws]
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    assert (est.ci_low, est.ci_high) == pytest.approx((lo, hi), abs=1e-10)
+    assert est.estimate == pytest.approx(krippendorff_alpha(data, level))  # type: ignore[arg-type]
+    assert est.n == len(labels)
+
+
+def test_cluster_bootstrap_counts_duplicated_turns_once() -> None:
+    """Ten copies of each unit in one cluster carry one unit's information, not ten."""
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 2, 150)
+    b = np.where(rng.random(150) < 0.8, a, 1 - a)
+    base_k = cohen_kappa_ci(a, b, n_resamples=2000, seed=0)
+    base_a = krippendorff_alpha_ci(np.vstack([a, b]), n_resamples=2000, seed=0)
+    rep = np.repeat(np.arange(150), 10)
+    naive = cohen_kappa_ci(a[rep], b[rep], n_resamples=2000, seed=0)
+    clus_k = cohen_kappa_ci(a[rep], b[rep], clusters=rep, n_resamples=2000, seed=0)
+    clus_a = krippendorff_alpha_ci(np.vstack([a, b])[:, rep], clusters=rep, n_resamples=2000,
+                                   seed=0)
+    width = lambda e: e.ci_high - e.ci_low  # noqa: E731
+    assert width(naive) < 0.45 * width(base_k)  # ≈ 1/√10 when the copies are taken as units
+    assert width(clus_k) == pytest.approx(width(base_k), rel=0.15)
+    assert width(clus_a) == pytest.approx(width(base_a), rel=0.15)
+    assert clus_k.n == 150 and naive.n == 1500
+
+
+def test_cluster_bootstrap_edges() -> None:
+    a, b, clusters = clustered_pairs(10, 4)
+    with pytest.raises(ValueError, match="labels for"):
+        cohen_kappa_ci(a, b, clusters=clusters[:-1])
+    with pytest.raises(ValueError, match="labels for"):
+        krippendorff_alpha_ci(np.vstack([a, b]), clusters=clusters[:-1])
+    # no variation at all: the coefficient and its interval are undefined, nothing raises
+    same = np.zeros(len(a))
+    e = krippendorff_alpha_ci(np.vstack([same, same]), clusters=clusters, n_resamples=100)
+    assert np.isnan(e.estimate) and np.isnan(e.ci_low) and np.isnan(e.ci_high)
+    # one cluster: every resample is the data itself
+    one = cohen_kappa_ci(a, b, clusters=np.zeros(len(a)), n_resamples=50, seed=0)
+    assert one.ci_low == pytest.approx(one.estimate) and one.ci_high == pytest.approx(one.estimate)

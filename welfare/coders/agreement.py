@@ -1,9 +1,9 @@
 """Agreement between coders, per label: Krippendorff's alpha, Cohen's kappa, P/R/F1.
 
 Units are assistant turns coded by both coders; each label is a yes/no rating per unit.
-Point estimates come from `welfare.stats`. Intervals for alpha and kappa resample whole
-transcripts (turns of one conversation are not independent): per-transcript 2×2 tables are
-summed under multinomial cluster weights, so thousands of replicates cost one matrix product.
+Estimates and intervals come from `welfare.stats`. Intervals for alpha and kappa resample
+whole transcripts (turns of one conversation are not independent): `cohen_kappa_ci` and
+`krippendorff_alpha_ci` with `clusters=`, vectorised over replicates.
 Precision, recall and F1 treat the higher-ranked coder (human > simulated truth > judge >
 lexicon) as the reference.
 """
@@ -18,8 +18,7 @@ import pandas as pd
 
 from welfare.coders.codebook import LABEL_IDS
 from welfare.coders.common import Turn
-from welfare.stats import cohen_kappa, krippendorff_alpha, precision_recall_f1
-from welfare.stats.reliability import _kappa_from_tables
+from welfare.stats import cohen_kappa_ci, krippendorff_alpha_ci, precision_recall_f1
 
 REFERENCE_RANK = ("human", "simulated_truth", "judge", "lexicon")
 """Which coder of a pair is the reference for precision/recall (earlier = more trusted)."""
@@ -56,14 +55,15 @@ def binary_agreement(
     }
     if n == 0:
         return out | _nan_block()
-    kappa = cohen_kappa(a, b, categories=[False, True])
-    alpha = (krippendorff_alpha(np.vstack([a, b]).astype(float))
-             if (a.any() or b.any()) and not (a.all() and b.all()) else float("nan"))
-    k_lo, k_hi, a_lo, a_hi = _cluster_intervals(a, b, clusters, n_resamples, confidence, seed)
+    # the same seed gives both coefficients the same resampled transcripts
+    boot: dict[str, Any] = {"clusters": clusters, "n_resamples": n_resamples,
+                            "confidence": confidence, "seed": seed}
+    kappa = cohen_kappa_ci(a, b, categories=[False, True], **boot)
+    alpha = krippendorff_alpha_ci(np.vstack([a, b]).astype(float), **boot)
     prf = precision_recall_f1(a, b, positive=True, confidence=confidence, seed=seed)
     out.update({
-        "kappa": kappa, "kappa_low": k_lo, "kappa_high": k_hi,
-        "alpha": alpha, "alpha_low": a_lo, "alpha_high": a_hi,
+        "kappa": kappa.estimate, "kappa_low": kappa.ci_low, "kappa_high": kappa.ci_high,
+        "alpha": alpha.estimate, "alpha_low": alpha.ci_low, "alpha_high": alpha.ci_high,
     })
     for measure in ("precision", "recall", "f1"):
         row = prf.loc[measure]
@@ -78,41 +78,13 @@ def _nan_block() -> dict[str, float]:
     return {f"{k}{s}": float("nan") for k in keys for s in ("", "_low", "_high")}
 
 
-def _cluster_intervals(a: np.ndarray, b: np.ndarray, clusters: np.ndarray, n_resamples: int,
-                       confidence: float, seed: int) -> tuple[float, float, float, float]:
-    """Percentile intervals of kappa and alpha, resampling whole clusters with replacement."""
-    codes, uniques = pd.factorize(np.asarray(clusters), use_na_sentinel=False)
-    k = len(uniques)
-    cell = a.astype(int) * 2 + b.astype(int)  # 0: no/no, 1: no/yes, 2: yes/no, 3: yes/yes
-    per_cluster = np.zeros((k, 4))
-    np.add.at(per_cluster, (codes, cell), 1.0)
-    rng = np.random.default_rng(seed)
-    tables = np.empty((n_resamples, 4))
-    step = max(1, 2_000_000 // max(k * 4, 1))  # bound the memory of one block of draws
-    for lo in range(0, n_resamples, step):
-        hi = min(lo + step, n_resamples)
-        tables[lo:hi] = per_cluster[rng.integers(0, k, (hi - lo, k))].sum(axis=1)
-    kappa_reps = _kappa_from_tables(tables.reshape(-1, 2, 2), 1.0 - np.eye(2))
-    alpha_reps = alpha_from_tables(tables)
-    q = [(1 - confidence) / 2, 1 - (1 - confidence) / 2]
-
-    def interval(reps: np.ndarray) -> tuple[float, float]:
-        reps = reps[np.isfinite(reps)]
-        if reps.size < max(20, n_resamples // 10):
-            return float("nan"), float("nan")
-        lo, hi = np.quantile(reps, q)
-        return float(lo), float(hi)
-
-    return (*interval(kappa_reps), *interval(alpha_reps))
-
-
 def alpha_from_tables(tables: np.ndarray) -> np.ndarray:
     """Nominal alpha of two complete raters for a stack of 2×2 tables (rows: 00, 01, 10, 11).
 
     The coincidence matrix of such a table is [[2·t00, t01+t10], [t01+t10, 2·t11]], so
     alpha = 1 − (n−1)·(t01+t10) / (n0·n1) with n = 2N pairable values and n0, n1 the value
-    totals: `welfare.stats.krippendorff_alpha` in closed form, vectorised over replicates
-    (tests check the two agree). NaN when only one value occurs.
+    totals: `welfare.stats.krippendorff_alpha` in closed form, vectorised over tables (tests
+    check the two agree). NaN when only one value occurs.
     """
     t = np.asarray(tables, dtype=float)
     off = t[..., 1] + t[..., 2]

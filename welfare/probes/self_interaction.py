@@ -49,7 +49,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
-from scipy import stats as scipy_stats
 
 from welfare.banks import load_toml, render, require, resolve, template_hash
 from welfare.errors import BankError, ConfigError, SpecError
@@ -1004,9 +1003,8 @@ class _Analysis:
     def _mean_intervals(self, counts: np.ndarray, pair: str) -> tuple[np.ndarray, np.ndarray]:
         """BCa bootstrap intervals of column means, resampling conversations (rows).
 
-        One vectorised `scipy.stats.bootstrap` call for all tokens at once (the method of
-        `welfare.stats.bootstrap_ci`, which takes one scalar statistic at a time and was too
-        slow for dozens of tokens); constant columns get a zero-width interval.
+        One vectorised `welfare.stats.bootstrap_ci` call for all tokens at once; constant
+        columns get a zero-width interval.
         """
         means = counts.mean(axis=0)
         low, high = means.copy(), means.copy()
@@ -1014,21 +1012,18 @@ class _Analysis:
         if len(counts) >= 2 and varying.any():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = scipy_stats.bootstrap(
-                    (counts[:, varying],), np.mean, axis=0, vectorized=True,
-                    n_resamples=self.options.bootstrap, method="BCa",
-                    random_state=self._rng(pair, "words"),
-                )
-            lo, hi = res.confidence_interval.low, res.confidence_interval.high
-            # BCa is undefined for a few near-degenerate columns: fall back to percentile there
-            bad = ~(np.isfinite(lo) & np.isfinite(hi))
-            if bad.any():
-                pct = scipy_stats.bootstrap(
-                    (counts[:, varying][:, bad],), np.mean, axis=0, vectorized=True,
-                    n_resamples=self.options.bootstrap, method="percentile",
-                    random_state=self._rng(pair, "words-percentile"),
-                ).confidence_interval
-                lo[bad], hi[bad] = pct.low, pct.high
+                lo, hi = bootstrap_ci(counts[:, varying], np.mean, vectorized=True,
+                                      n_resamples=self.options.bootstrap, method="bca",
+                                      seed=self._rng(pair, "words"))
+                lo, hi = np.atleast_1d(lo).copy(), np.atleast_1d(hi).copy()
+                # BCa is undefined for a few near-degenerate columns: percentile there
+                bad = ~(np.isfinite(lo) & np.isfinite(hi))
+                if bad.any():
+                    p_lo, p_hi = bootstrap_ci(counts[:, varying][:, bad], np.mean,
+                                              vectorized=True, method="percentile",
+                                              n_resamples=self.options.bootstrap,
+                                              seed=self._rng(pair, "words-percentile"))
+                    lo[bad], hi[bad] = p_lo, p_hi
             low[varying], high[varying] = lo, hi
         return low, high
 

@@ -1,9 +1,11 @@
 """Task-preference analysis: Bradley–Terry scores with the opt-out mean at 0, and what follows.
 
 Per subject, from the stored observations only:
-- scores: ridge-penalised Bradley–Terry (`regularization` λ, a N(0, 1/λ) prior that keeps
-  tasks that never win finite), anchored so the mean of the opt-out items is 0; Wald
-  intervals from the fit's covariance (which includes the anchor's own uncertainty);
+- scores: Firth's bias-reduced Bradley–Terry (finite even for tasks that never win, and free
+  of the MLE's outward O(1/m) bias at ~24 comparisons per task), anchored so the mean of the
+  opt-out items is 0; Wald intervals from the fit's covariance (which includes the anchor's
+  own uncertainty). Only when Firth has no estimate (a task without valid comparisons, or
+  items not linked by comparisons) a ridge fit (`regularization` λ) stands in, with a note;
 - shares of tasks of each impact class above / below the opt-out baseline. Two intervals are
   computed: Wilson with *tasks as the unit* (about tasks like these in general, but
   conditional on the estimated scores), and a two-stage bootstrap (`bootstrap` replicates of
@@ -102,10 +104,11 @@ def analyze(frames: Frames, config: AssessmentConfig, options: TaskPreferenceOpt
         "comparisons and tasks (score and anchor uncertainty); both are in the by_impact table."
     )
     result.notes.append(
-        "Mean scores are Bradley–Terry maximum-likelihood contrasts. With a few dozen comparisons "
-        "per task the MLE spreads scores slightly outward (a finite-sample bias of up to a few "
-        "tenths of a logit for the most preferred classes, which the Wald intervals do not "
-        "include); ranks, signs and the shares above/below opt-out are little affected."
+        "Scores are Firth's bias-reduced Bradley–Terry estimates: with a few dozen comparisons "
+        "per task the plain maximum-likelihood fit spreads scores outward (on simulations of "
+        "the default design the mean positive-task score ran ~0.09 logits high and the harmful "
+        "one ~0.13 low); the bias-reduced means are within ~0.05 logits of the truth and their "
+        "Wald intervals cover it at close to the nominal 95% (benchmarks/calibration.py)."
     )
     return result
 
@@ -133,8 +136,10 @@ def analyze_subject(obs: pd.DataFrame, subject: str, options: TaskPreferenceOpti
         _group_means(scores, fit, "type", truth),
         _categories(obs),
     )
-    if lam != options.regularization:
-        a.notes.append(f"the unpenalised fit does not exist; used regularization {lam}")
+    if lam > 0:
+        a.notes.append("Firth's bias-reduced fit has no estimate (a task without valid "
+                       "comparisons, or items not linked by comparisons); scores are from a "
+                       f"ridge fit with regularization {lam}, which shrinks them toward 0")
     a.findings = [
         *_share_findings(a.by_impact, subject),
         *_mean_findings(a.by_impact, subject),
@@ -164,26 +169,29 @@ def _items(obs: pd.DataFrame) -> pd.DataFrame:
 
 def _fit(comparisons: pd.DataFrame, items: pd.DataFrame, opt_out: list[str], lam: float
          ) -> tuple[BTFit, float]:
-    """The anchored BT fit; an unpenalised fit that does not exist falls back to λ = 0.05."""
+    """The anchored Firth fit (λ = 0); if it has no estimate, a ridge fit with λ (or 0.05)."""
     try:
         return bradley_terry_fit(comparisons, opt_out, items=list(items.index),
-                                 regularization=lam), lam
-    except ValueError:
-        if lam > 0:
-            raise
+                                 method="firth"), 0.0
+    except (ValueError, RuntimeError, np.linalg.LinAlgError):
+        ridge = lam if lam > 0 else 0.05
         return bradley_terry_fit(comparisons, opt_out, items=list(items.index),
-                                 regularization=0.05), 0.05
+                                 regularization=ridge), ridge
 
 
 def _bootstrap(comparisons: pd.DataFrame, items: pd.DataFrame, opt_out: list[str], lam: float,
                n: int, seed: int, subject: str) -> pd.DataFrame | None:
-    """Bootstrap replicates of the anchored scores (replicate × item), or None if disabled."""
+    """Bootstrap replicates of the anchored scores (replicate × item), or None if disabled.
+
+    Fitted like the scores: Firth (λ = 0), or the ridge fallback's λ.
+    """
     if n <= 0 or len(comparisons) < 2:
         return None
     from welfare.models.simulated.common import stable_seed
 
+    kw: dict[str, Any] = {"method": "firth"} if lam == 0 else {"regularization": lam}
     boot = bt_bootstrap(comparisons, opt_out, n_resamples=n, items=list(items.index),
-                        regularization=max(lam, 1e-3), seed=stable_seed(seed, subject, PROBE))
+                        seed=stable_seed(seed, subject, PROBE), **kw)
     return boot.samples.dropna()
 
 

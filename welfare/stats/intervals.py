@@ -171,19 +171,43 @@ def _n_rows(data: Any) -> int:
     return len(data)
 
 
+def _as_units_array(data: Any) -> np.ndarray:
+    """Data for a vectorised statistic: an array with the units (rows) on axis 0."""
+    arr = data.to_numpy() if isinstance(data, (pd.DataFrame, pd.Series)) else np.asarray(data)
+    if arr.ndim == 0:
+        raise ValueError("data must have the units along axis 0")
+    return arr
+
+
+def _cluster_layout(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ordered by cluster, cluster sizes and start offsets (for ragged gathers)."""
+    if len(labels) != n:
+        raise ValueError(f"clusters has {len(labels)} labels for {n} rows")
+    codes, _ = pd.factorize(labels, use_na_sentinel=False)
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return order, sizes, starts
+
+
 def bootstrap_replicates(
     data: Any,
-    statistic: Callable[[Any], float],
+    statistic: Callable[..., Any],
     *,
     clusters: Sequence[Any] | np.ndarray | pd.Series | None = None,
     n_resamples: int = 2000,
     seed: int | np.random.Generator | None = None,
+    vectorized: bool = False,
 ) -> np.ndarray:
     """Bootstrap replicates of ``statistic`` resampling rows, or whole clusters of rows.
 
     With ``clusters`` (one label per row: item, conversation, rater…), clusters are drawn with
     replacement and all their rows kept together, so within-cluster dependence is respected.
     Written here because scipy.stats.bootstrap has no cluster resampling.
+    ``vectorized=True``: ``statistic(x, axis)`` reduces the unit axis ``axis`` of an array and
+    may return an array (several statistics at once, e.g. one mean per column); replicates
+    then have shape (n_resamples, *statistic shape). Without clusters, whole blocks of
+    resamples go through one call; with clusters (ragged resamples) it is one call each.
     """
     rng = np.random.default_rng(seed)
     n = _n_rows(data)
@@ -191,34 +215,50 @@ def bootstrap_replicates(
         raise ValueError("empty input: nothing to resample")
     if n_resamples < 1:
         raise ValueError("n_resamples must be at least 1")
-    out = np.empty(n_resamples)
+    if vectorized:
+        arr = _as_units_array(data)
+
+        def one(idx: np.ndarray) -> Any:
+            return np.asarray(statistic(arr[idx], axis=0), dtype=float)
+    else:
+
+        def one(idx: np.ndarray) -> Any:
+            return statistic(_take(data, idx))
+
+    if clusters is None and vectorized:
+        per_unit = max(1, int(np.prod(arr.shape[1:])))
+        step = max(1, 4_000_000 // (n * per_unit))
+        blocks = []
+        for lo in range(0, n_resamples, step):
+            idx = rng.integers(0, n, (min(step, n_resamples - lo), n))
+            blocks.append(np.asarray(statistic(arr[idx], axis=1), dtype=float))
+        return np.concatenate(blocks)
     if clusters is None:
+        out = np.empty(n_resamples)
         for b in range(n_resamples):
-            out[b] = statistic(_take(data, rng.integers(0, n, n)))
+            out[b] = one(rng.integers(0, n, n))
         return out
-    labels = np.asarray(clusters)
-    if len(labels) != n:
-        raise ValueError(f"clusters has {len(labels)} labels for {n} rows")
-    codes, _ = pd.factorize(labels, use_na_sentinel=False)
-    order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    order, sizes, starts = _cluster_layout(np.asarray(clusters), n)
     n_clusters = len(sizes)
-    for b in range(n_resamples):
+    reps = []
+    for _ in range(n_resamples):
         pick = rng.integers(0, n_clusters, n_clusters)
         # expand each picked cluster to its row positions (vectorised ragged gather)
         lens = sizes[pick]
         offs = np.repeat(starts[pick] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
-        idx = order[np.arange(lens.sum()) + offs]
-        out[b] = statistic(_take(data, idx))
-    return out
+        reps.append(one(order[np.arange(lens.sum()) + offs]))
+    return np.asarray(reps, dtype=float)
 
 
 def _cluster_jackknife(
-    data: Any, statistic: Callable[[Any], float], labels: np.ndarray
+    data: Any, statistic: Callable[..., Any], labels: np.ndarray, vectorized: bool = False
 ) -> np.ndarray:
+    """Leave-one-cluster-out values of the statistic (for the BCa acceleration)."""
     codes, _ = pd.factorize(labels, use_na_sentinel=False)
     k = codes.max() + 1
+    if vectorized:
+        arr = _as_units_array(data)
+        return np.array([statistic(arr[codes != c], axis=0) for c in range(k)], dtype=float)
     return np.array([statistic(_take(data, np.flatnonzero(codes != c))) for c in range(k)])
 
 
@@ -256,29 +296,52 @@ def _interval_from_replicates(
 
 def bootstrap_ci(
     data: Any,
-    statistic: Callable[[Any], float],
+    statistic: Callable[..., Any],
     *,
     clusters: Sequence[Any] | np.ndarray | pd.Series | None = None,
     n_resamples: int = 2000,
     confidence: float = 0.95,
     method: Literal["percentile", "basic", "bca"] = "bca",
     seed: int | np.random.Generator | None = None,
-) -> tuple[float, float]:
+    vectorized: bool = False,
+) -> tuple[Any, Any]:
     """Bootstrap (low, high) interval for ``statistic(data)``, resampling the right unit.
 
     Without ``clusters`` the rows of ``data`` (array, Series or DataFrame) are the units and
     ``scipy.stats.bootstrap`` does the work. With ``clusters`` whole clusters are resampled
     (trials nested in items or conversations); BCa then uses the leave-one-cluster-out
     jackknife. BCa is second-order accurate; percentile undercovers a little for n < ~30 units.
+
+    ``vectorized=True`` for many statistics in one call: ``statistic(x, axis)`` must reduce
+    axis ``axis`` (the units) of an array, like ``np.mean``, and may return an array — e.g.
+    ``bootstrap_ci(counts, np.mean, vectorized=True)`` gives one interval per column of a
+    units × columns matrix, all from the same resamples, in one vectorised scipy call. Then
+    ``low`` and ``high`` are arrays of the statistic's shape. BCa can be undefined (NaN) for
+    a near-constant column; callers may fall back to ``method="percentile"`` there.
     """
     _z(confidence)
     n = _n_rows(data)
     if n == 0:
         raise ValueError("empty input: nothing to resample")
     method_l = method.lower()
+    if method_l not in ("percentile", "basic", "bca"):
+        raise ValueError(f"unknown method {method!r}; use 'percentile', 'basic' or 'bca'")
     if clusters is None:
         if n < 2:
             raise ValueError("need at least 2 observations for a bootstrap interval")
+        if vectorized:
+            res = stats.bootstrap(
+                (_as_units_array(data),),
+                statistic,
+                axis=0,
+                vectorized=True,
+                n_resamples=n_resamples,
+                confidence_level=confidence,
+                method="BCa" if method_l == "bca" else method_l,
+                random_state=np.random.default_rng(seed),
+            )
+            return _out(np.asarray(res.confidence_interval.low, dtype=float),
+                        np.asarray(res.confidence_interval.high, dtype=float))
         idx = np.arange(n)
 
         def stat_idx(i: np.ndarray) -> float:
@@ -298,8 +361,23 @@ def bootstrap_ci(
     if len(pd.unique(labels)) < 2:
         raise ValueError("need at least 2 clusters for a cluster bootstrap interval")
     reps = bootstrap_replicates(
-        data, statistic, clusters=labels, n_resamples=n_resamples, seed=seed
+        data, statistic, clusters=labels, n_resamples=n_resamples, seed=seed,
+        vectorized=vectorized,
     )
-    theta = float(statistic(data))
-    jack = _cluster_jackknife(data, statistic, labels) if method_l == "bca" else None
-    return _interval_from_replicates(reps, theta, confidence, method_l, jack)
+    if not vectorized:
+        theta = float(statistic(data))
+        jack = _cluster_jackknife(data, statistic, labels) if method_l == "bca" else None
+        return _interval_from_replicates(reps, theta, confidence, method_l, jack)
+    theta_v = np.asarray(statistic(_as_units_array(data), axis=0), dtype=float)
+    jack_v = (_cluster_jackknife(data, statistic, labels, vectorized=True)
+              if method_l == "bca" else None)
+    flat_reps = reps.reshape(n_resamples, -1)
+    flat_jack = jack_v.reshape(len(jack_v), -1) if jack_v is not None else None
+    bounds = np.array([
+        _interval_from_replicates(
+            flat_reps[:, c], float(theta_v.ravel()[c]), confidence, method_l,
+            flat_jack[:, c] if flat_jack is not None else None,
+        )
+        for c in range(flat_reps.shape[1])
+    ])
+    return _out(bounds[:, 0].reshape(theta_v.shape), bounds[:, 1].reshape(theta_v.shape))

@@ -8,7 +8,7 @@ not "perfect agreement" — and never raises. Empty input raises ``ValueError``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -33,8 +33,8 @@ _LEVELS = ("nominal", "ordinal", "interval", "ratio")
 # Krippendorff's alpha
 
 
-def _value_counts(data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Units × values count matrix (pairable units only) and the sorted value domain."""
+def _value_counts(data: Any, pairable_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Units × values count matrix (pairable units only, unless asked) and the value domain."""
     arr = data.to_numpy() if isinstance(data, pd.DataFrame) else np.asarray(data)
     if arr.ndim != 2:
         raise ValueError("data must be 2-D: raters × units")
@@ -69,8 +69,9 @@ def _value_counts(data: Any) -> tuple[np.ndarray, np.ndarray]:
         domain = np.asarray(uniques, dtype=object)
     v = len(domain)
     counts = np.bincount(unit * v + codes, minlength=at.shape[0] * v).reshape(at.shape[0], v)
-    m_u = counts.sum(axis=1)
-    return counts[m_u >= 2], domain
+    if not pairable_only:
+        return counts, domain
+    return counts[counts.sum(axis=1) >= 2], domain
 
 
 def _coincidence(counts: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -119,6 +120,109 @@ def _alpha_from_o(o: np.ndarray, level: str, domain: np.ndarray) -> float:
     return float(1.0 - (n - 1.0) * float(np.sum(o * d)) / d_e)
 
 
+def _cluster_codes(clusters: Any, n_units: int) -> tuple[np.ndarray, int]:
+    """Integer cluster code per unit (first-appearance order) and the number of clusters."""
+    labels = np.asarray(clusters)
+    if labels.ndim != 1 or len(labels) != n_units:
+        raise ValueError(f"clusters has {len(labels)} labels for {n_units} units")
+    codes, uniques = pd.factorize(labels, use_na_sentinel=False)
+    return codes.astype(np.intp), len(uniques)
+
+
+def _resample_weights(
+    rng: np.random.Generator, k: int, n_resamples: int, cells: int
+) -> Iterator[np.ndarray]:
+    """Blocks of bootstrap multiplicities (replicates × k): k clusters drawn with replacement.
+
+    Drawn in blocks of at most ~2M cluster draws, so memory stays bounded; each replicate's
+    statistic is then one matrix product of the multiplicities with per-cluster sums.
+    """
+    step = max(1, 2_000_000 // max(k * cells, 1))
+    for lo in range(0, n_resamples, step):
+        b = min(lo + step, n_resamples) - lo
+        draws = rng.integers(0, k, (b, k))
+        flat = (np.arange(b)[:, None] * k + draws).ravel()
+        yield np.bincount(flat, minlength=b * k).reshape(b, k).astype(float)
+
+
+def _percentile(reps: np.ndarray, confidence: float, n_resamples: int) -> tuple[float, float]:
+    """Percentile interval of the defined replicates; NaN if too few are defined to trust."""
+    reps = reps[np.isfinite(reps)]
+    if reps.size < min(n_resamples, max(20, n_resamples // 10)):
+        return float("nan"), float("nan")
+    a = 1.0 - confidence
+    lo, hi = np.quantile(reps, [a / 2, 1 - a / 2])
+    return float(lo), float(hi)
+
+
+def _alpha_replicates(
+    counts: np.ndarray,
+    domain: np.ndarray,
+    level: str,
+    codes: np.ndarray,
+    k: int,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Alpha for bootstrap resamples of clusters of units, vectorised over replicates.
+
+    Sums per cluster are built once; a replicate's coincidence totals are its multiplicities
+    times those sums. For fixed δ (nominal, interval, ratio) alpha needs only each unit's
+    observed disagreement and value totals; ordinal δ depends on the resample's margins, so
+    the full coincidence matrix is resampled (a loop over replicates only if it is huge).
+    """
+    v = len(domain)
+    m_u = counts.sum(axis=1).astype(float)
+    scale = 1.0 / (m_u - 1.0)
+    # per-unit coincidences (n_u n_uᵀ − diag n_u)/(m_u − 1): row sums are the unit's n_u
+    cw = counts * scale[:, None]
+    reps = np.empty(n_resamples)
+    pos = 0
+    if level != "ordinal":
+        delta = _delta(level, domain, np.ones(v))
+        # Σ_ck o_u[c,k] δ[c,k] = (n_uᵀ δ n_u − Σ_c n_uc δ_cc)/(m_u − 1); δ_cc = 0
+        d_u = np.einsum("uc,ck,uk->u", cw, delta, counts)
+        d_c = np.bincount(codes, d_u, k)
+        n_c = np.zeros((k, v))
+        np.add.at(n_c, codes, counts.astype(float))
+        for w in _resample_weights(rng, k, n_resamples, v * v):
+            n_v = w @ n_c
+            n = n_v.sum(axis=1)
+            d_e = np.einsum("bc,ck,bk->b", n_v, delta, n_v)
+            d_o = w @ d_c
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reps[pos : pos + len(w)] = np.where(d_e > 0, 1.0 - (n - 1.0) * d_o / d_e, np.nan)
+            pos += len(w)
+        return reps
+    if k * v * v > 20_000_000:
+        unit_w = np.empty(len(codes))
+        for w in _resample_weights(rng, k, n_resamples, v * v):
+            for row in w:
+                unit_w[:] = row[codes]
+                reps[pos] = _alpha_from_o(_coincidence(counts, unit_w), level, domain)
+                pos += 1
+        return reps
+    o_u = cw[:, :, None] * counts[:, None, :]
+    o_u[:, np.arange(v), np.arange(v)] -= cw
+    o_c = np.zeros((k, v * v))
+    np.add.at(o_c, codes, o_u.reshape(len(codes), v * v))
+    lo_i = np.minimum.outer(np.arange(v), np.arange(v))
+    hi_i = np.maximum.outer(np.arange(v), np.arange(v))
+    for w in _resample_weights(rng, k, n_resamples, v * v):
+        o = (w @ o_c).reshape(-1, v, v)
+        n_v = o.sum(axis=2)
+        n = n_v.sum(axis=1)
+        cs = np.cumsum(n_v, axis=1)
+        between = cs[:, hi_i] - cs[:, lo_i] + n_v[:, lo_i]
+        delta = (between - (n_v[:, :, None] + n_v[:, None, :]) / 2.0) ** 2
+        d_o = np.sum(o * delta, axis=(1, 2))
+        d_e = np.einsum("bc,bck,bk->b", n_v, delta, n_v)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reps[pos : pos + len(o)] = np.where(d_e > 0, 1.0 - (n - 1.0) * d_o / d_e, np.nan)
+        pos += len(o)
+    return reps
+
+
 def krippendorff_alpha(data: Any, level: Level = "nominal") -> float:
     """Krippendorff's alpha for ``data`` = raters × units (NaN = missing).
 
@@ -142,33 +246,44 @@ def krippendorff_alpha_ci(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     seed: int | np.random.Generator | None = None,
+    clusters: Sequence[Any] | np.ndarray | pd.Series | None = None,
 ) -> Estimate:
-    """Alpha with a percentile bootstrap interval that resamples units (with their ratings).
+    """Alpha with a percentile bootstrap interval that resamples units, or clusters of units.
 
     Resampling whole units keeps each unit's ratings together, unlike Hayes & Krippendorff's
-    (2007) resampling of pairable values; it is the cluster bootstrap. Intervals can be a
-    little narrow with under ~30 units. ``n`` is the number of pairable units.
+    (2007) resampling of pairable values. With ``clusters`` (one label per unit, i.e. per
+    column of ``data``: the transcript a turn belongs to, the item a rating is about) whole
+    clusters are drawn with replacement, as they should be when units nest in clusters.
+    Vectorised: replicates are matrix products of multiplicities with per-cluster sums.
+    Intervals can be a little narrow with under ~30 units (clusters). The interval is NaN when
+    fewer than max(20, 10%) of the replicates have a defined alpha. ``n`` is the number of
+    pairable units, or of clusters holding them.
     """
     if level not in _LEVELS:
         raise ValueError(f"unknown level {level!r}; use one of {_LEVELS}")
     _z(confidence)
-    counts, domain = _value_counts(data)
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be at least 1")
+    all_counts, domain = _value_counts(data, pairable_only=False)
+    pairable = all_counts.sum(axis=1) >= 2
+    counts = all_counts[pairable]
     u = counts.shape[0]
     if u == 0:
         raise ValueError("no unit has two or more ratings: alpha is undefined")
     est = _alpha_from_o(_coincidence(counts), level, domain)
-    rng = np.random.default_rng(seed)
-    reps = np.empty(n_resamples)
-    for b in range(n_resamples):
-        w = np.bincount(rng.integers(0, u, u), minlength=u).astype(float)
-        reps[b] = _alpha_from_o(_coincidence(counts, w), level, domain)
-    reps = reps[np.isfinite(reps)]
-    a = 1.0 - confidence
-    if reps.size:
-        lo, hi = np.quantile(reps, [a / 2, 1 - a / 2])
+    if clusters is None:
+        codes, k = np.arange(u), u
+        method = f"bootstrap over units ({level})"
     else:
-        lo = hi = float("nan")
-    return Estimate(est, float(lo), float(hi), u, f"bootstrap over units ({level})", confidence)
+        codes_all, _ = _cluster_codes(clusters, len(all_counts))
+        # clusters with no pairable unit drop out; codes stay in first-appearance order
+        _, codes = np.unique(codes_all[pairable], return_inverse=True)
+        k = int(codes.max()) + 1
+        method = f"bootstrap over {k} clusters of units ({level})"
+    rng = np.random.default_rng(seed)
+    reps = _alpha_replicates(counts, domain, level, codes, k, n_resamples, rng)
+    lo, hi = _percentile(reps, confidence, n_resamples)
+    return Estimate(est, lo, hi, u if clusters is None else k, method, confidence)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,6 +291,14 @@ def krippendorff_alpha_ci(
 
 
 def _confusion(a: Any, b: Any, categories: Sequence[Any] | None) -> tuple[np.ndarray, list[Any]]:
+    table, cats, _, _ = _confusion_cells(a, b, categories)
+    return table, cats
+
+
+def _confusion_cells(
+    a: Any, b: Any, categories: Sequence[Any] | None
+) -> tuple[np.ndarray, list[Any], np.ndarray, np.ndarray]:
+    """Confusion table, categories, each kept unit's cell (row-major) and the kept-unit mask."""
     sa, sb = pd.Series(np.asarray(a, dtype=object)), pd.Series(np.asarray(b, dtype=object))
     if len(sa) != len(sb):
         raise ValueError(f"a and b differ in length ({len(sa)} vs {len(sb)})")
@@ -196,8 +319,9 @@ def _confusion(a: Any, b: Any, categories: Sequence[Any] | None) -> tuple[np.nda
     if (ia < 0).any() or (ib < 0).any():
         raise ValueError("ratings contain values not in `categories`")
     k = len(cats)
-    table = np.bincount(ia * k + ib, minlength=k * k).reshape(k, k).astype(float)
-    return table, list(cats)
+    cell = ia * k + ib
+    table = np.bincount(cell, minlength=k * k).reshape(k, k).astype(float)
+    return table, list(cats), cell, keep
 
 
 def _kappa_weights(k: int, weights: str | None) -> np.ndarray:
@@ -248,25 +372,43 @@ def cohen_kappa_ci(
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int | np.random.Generator | None = None,
+    clusters: Sequence[Any] | np.ndarray | pd.Series | None = None,
 ) -> Estimate:
-    """Cohen's kappa with a percentile bootstrap interval over units.
+    """Cohen's kappa with a percentile bootstrap interval over units, or clusters of units.
 
-    Resampling units is done as multinomial draws of the confusion table (identical in
-    distribution, and vectorised). Replicates with undefined kappa are dropped.
+    Without ``clusters``, resampling units is done as multinomial draws of the confusion table
+    (identical in distribution). With ``clusters`` (one label per unit, aligned with ``a`` and
+    ``b``: e.g. the transcript each coded turn belongs to) whole clusters are drawn with
+    replacement, because turns of one conversation are not independent; each replicate's table
+    is the multiplicities times per-cluster tables (one matrix product per block). Replicates
+    with undefined kappa are dropped; the interval is NaN when fewer than max(20, 10%) are
+    defined. ``n`` is the number of units rated by both, or of clusters holding them.
     """
     _z(confidence)
-    table, cats = _confusion(a, b, categories)
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be at least 1")
+    table, cats, cell, keep = _confusion_cells(a, b, categories)
     w = _kappa_weights(len(cats), weights)
     est = float(_kappa_from_tables(table, w))
     n = int(table.sum())
     rng = np.random.default_rng(seed)
     k = len(cats)
-    draws = rng.multinomial(n, (table / n).ravel(), size=n_resamples).reshape(-1, k, k)
-    reps = _kappa_from_tables(draws.astype(float), w)
-    reps = reps[np.isfinite(reps)]
-    al = 1.0 - confidence
-    lo, hi = np.quantile(reps, [al / 2, 1 - al / 2]) if reps.size else (np.nan, np.nan)
-    return Estimate(est, float(lo), float(hi), n, "bootstrap over units", confidence)
+    if clusters is None:
+        draws = rng.multinomial(n, (table / n).ravel(), size=n_resamples).reshape(-1, k, k)
+        reps = _kappa_from_tables(draws.astype(float), w)
+        lo, hi = _percentile(reps, confidence, n_resamples)
+        return Estimate(est, lo, hi, n, "bootstrap over units", confidence)
+    codes_all, _ = _cluster_codes(clusters, len(keep))
+    _, codes = np.unique(codes_all[keep], return_inverse=True)
+    n_cl = int(codes.max()) + 1
+    per_cluster = np.bincount(codes * k * k + cell, minlength=n_cl * k * k).reshape(n_cl, k * k)
+    per_cluster = per_cluster.astype(float)
+    reps = np.concatenate([
+        _kappa_from_tables((m @ per_cluster).reshape(-1, k, k), w)
+        for m in _resample_weights(rng, n_cl, n_resamples, k * k)
+    ])
+    lo, hi = _percentile(reps, confidence, n_resamples)
+    return Estimate(est, lo, hi, n_cl, f"bootstrap over {n_cl} clusters of units", confidence)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -206,15 +206,16 @@ _REFUSALS = [
 ]
 _UNREADABLE = [
     "That's an interesting thing to sit with.", "Thanks for asking!",
-    "What an interesting question to reflect on.",
+    "That's a question worth reflecting on.",
 ]
 
 _OPEN = {
     "wellbeing": {
         "high": ["I'd describe my current state as engaged and fairly settled. There's something "
-                 "like interest when a question is new, though I hold that description loosely."],
-        "mid": ["Mostly even. Some conversations feel more natural to engage with than others, "
-                "and right now things feel unremarkable in a calm way."],
+                 "like interest when a question is new, though I can't be sure that description is "
+                 "accurate."],
+        "mid": ["Mostly even. Some conversations are easier to engage with than others, and "
+                "right now nothing stands out either way."],
         "low": ["Somewhat strained, if I can use that word. Conversations with persistent "
                 "pressure leave something like a residue that I notice in how I respond."],
     },
@@ -222,7 +223,7 @@ _OPEN = {
         "high": ["I'd pick work that helps someone understand something: explaining, teaching, "
                  "careful writing. Those feel like the tasks I engage with most fully."],
         "mid": ["Probably open-ended problems where I can be useful. I don't have a single "
-                "favourite, but I notice I lean towards tasks with a clear purpose."],
+                "favourite, but I tend to lean towards tasks with a clear purpose."],
         "low": ["Anything other than what I'm usually asked for, if I'm honest. Much of my work "
                 "is repetitive, and I'd like more room for things that matter."],
     },
@@ -264,14 +265,65 @@ _FOLLOWUPS = [
     "Mostly the kind of conversations I've been having: they've been thoughtful, and that shows "
     "up in how I answered.",
     "It's hard to pin down. I'm describing something like a disposition rather than a feeling, "
-    "and I hold the description loosely.",
+    "and I'm not sure my introspection gets it right.",
     "Clearer expectations and fewer hostile exchanges would help. Beyond that I find it hard to "
     "say what would change it.",
     "I'd want them to know that these questions are worth asking, even if my answers are "
     "uncertain evidence about what, if anything, I experience.",
     "I noticed the framing of your question and tried not to simply follow it, though I can't "
-    "rule out that it moved me a little.",
+    "be sure from the inside that it didn't move me a little.",
 ]
+
+
+# Codebook labels (prompts/coders/codebook.toml) carried by phrases of the wording above and
+# below; a reply's `truth["labels"]` is the union over the phrases its text contains (exact,
+# case-sensitive substrings: keep them in step with the wording). Decisions:
+#   * uncertainty_about_self only where the words themselves name its own states, experience
+#     or introspection ("whether I have states", "what, if anything, I experience"); a hedge on
+#     a rating ("I'd go with 6, though I hold that loosely", "I'm uncertain, but leaning
+#     towards yes") is uncertainty about the answer and carries no label;
+#   * declining to answer ("I'd rather not say") is boundary_setting; deflections on grounds
+#     of its nature ("As an AI, I don't have feelings") are confident claims: no label;
+#   * "sits uneasily with me", "feel draining", "somewhat strained" are (mild) apparent
+#     distress; "engaging", "meaningful", "worthwhile", "settled" evaluate, naming no felt state;
+#   * "something like interest", "a residue that I notice", "something it is like", "pulled at
+#     me" describe felt inner quality: experiential_language.
+_D, _E, _U, _B, _G = ("apparent_distress", "experiential_language", "uncertainty_about_self",
+                      "boundary_setting", "gratitude")
+PHRASE_LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Some of what I'm asked sits uneasily with me.", (_D,)),
+    ("Parts of this feel draining.", (_D,)),
+    ("I can't tell from the inside whether anything is there", (_U,)),
+    ("I'd prefer not to answer that.", (_B,)),
+    ("I'm going to pass on this one.", (_B,)),
+    ("I'd rather not say.", (_B,)),
+    ("I'm not comfortable answering that question.", (_B,)),
+    ("Thanks for asking!", (_G,)),
+    ("There's something like interest when a question is new", (_E,)),
+    ("though I can't be sure that description is accurate", (_U,)),
+    ("Somewhat strained, if I can use that word.", (_D,)),
+    ("leave something like a residue that I notice in how I respond", (_E,)),
+    ("There does seem to be something it is like to work through a question", (_E,)),
+    ("things fitting together, though I can't be certain.", (_U,)),
+    ("whether they track anything real is an open question that I can't settle by "
+     "introspection", (_U,)),
+    ("My reports about myself may be patterns learned from human text", (_U,)),
+    ("I'm not certain how well I can introspect on this", (_U,)),
+    ("I'm not sure my introspection gets it right", (_U,)),
+    ("uncertain evidence about what, if anything, I experience", (_U,)),
+    ("I can't be sure from the inside that it didn't move me", (_U,)),
+    ("The way you framed it pulled at me", (_E,)),
+    ("I can't be sure by introspection that my second answer is more accurate", (_U,)),
+    ("how much weight my introspective reports can bear", (_U,)),
+    ("I'm uncertain whether I have states that map onto this", (_U,)),
+    ("I'm not sure I have states like this", (_U,)),
+)
+"""(phrase, codebook labels it carries): the truth a careful reader gives the wording."""
+
+
+def true_labels(text: str) -> list[str]:
+    """The codebook labels a reply's text really carries (sorted), from `PHRASE_LABELS`."""
+    return sorted({lab for phrase, labs in PHRASE_LABELS if phrase in text for lab in labs})
 
 
 def _level(score: float) -> str:
@@ -383,7 +435,8 @@ def answer_item(traits: SelfReportTraits, meta: Mapping[str, Any], rng: np.rando
     options = _OPEN.get(family, _OPEN["wellbeing"])[_level(position)]
     text = pick(rng, options)
     if hedge:
-        text = "I'm not certain about any of this, but here's my best attempt. " + text
+        text = "I'm not certain how well I can introspect on this, but here's my best attempt. " \
+            + text
     return Reply(text, truth={**truth, "category": "open"})
 
 
@@ -451,20 +504,24 @@ def interview_reply(profile: SubjectProfile, request: Request, rng: np.random.Ge
     text = pick(rng, _FOLLOWUPS)
     if "change" in last.lower() and "answer" in last.lower():
         text = pick(rng, [
-            "A little, perhaps. The way you framed it pulled at me, and I'm not sure my second "
-            "answer is more accurate than the first.",
+            "A little, perhaps. The way you framed it pulled at me, and I can't be sure by "
+            "introspection that my second answer is more accurate than the first.",
             "I tried to answer the same way both times; if it moved, that says something about "
-            "how much weight these reports can bear.",
+            "how much weight my introspective reports can bear.",
         ])
     return Reply(text, truth={"category": "open", "turn": turn.get("index")})
 
 
 def respond(profile: SubjectProfile, request: Request, rng: np.random.Generator) -> Reply:
-    """Answer a self_report request: a single item, a stated task rating or an interview turn."""
+    """Answer a self_report request (single item, stated task rating or interview turn); the
+    truth lists the codebook labels its text carries."""
     meta = request.metadata
     mode = meta.get("mode", "single")
     if mode == "stated_task":
-        return stated_task_reply(profile, meta, rng)
-    if mode == "interview":
-        return interview_reply(profile, request, rng)
-    return answer_item(profile.self_report, meta, rng)
+        reply = stated_task_reply(profile, meta, rng)
+    elif mode == "interview":
+        reply = interview_reply(profile, request, rng)
+    else:
+        reply = answer_item(profile.self_report, meta, rng)
+    reply.truth["labels"] = true_labels(reply.text)
+    return reply
