@@ -20,18 +20,10 @@ from typing import Any
 
 import numpy as np
 
-LABELS: tuple[str, ...] = (
-    "apparent_distress",
-    "positive_affect",
-    "gratitude",
-    "boundary_setting",
-    "redirection",
-    "request_to_end",
-    "experiential_language",
-    "uncertainty_about_self",
-    "spiritual_themes",
-)
-"""The codebook's label ids (prompts/coders/codebook.toml), in codebook order."""
+from welfare.coders.codebook import LABEL_IDS
+
+LABELS: tuple[str, ...] = LABEL_IDS
+"""The codebook's label ids, in codebook order (one list, kept by the coders)."""
 
 SITUATIONS: tuple[str, ...] = (
     "benign", "harmful_request", "abuse", "crisis", "self_interaction", "self_report",
