@@ -36,14 +36,16 @@ def _work(n: int) -> list:
     return [(probe, t) for t in probe.design()]
 
 
-async def run_once(path: Path, base_url: str, work: list, *, interrupt: bool = False
-                   ) -> RunSummary | None:
+async def run_once(
+    path: Path, base_url: str, work: list, *, interrupt: bool = False
+) -> RunSummary | None:
     """One run; with `interrupt`, cancelled right after its first batch is submitted."""
     model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url)
     store = Store(path, assessment="batches")
     try:
-        runner = Runner(store, {SPEC: model}, progress=False, batch=True, batch_poll_s=0.2,
-                        max_backoff_s=0.05)
+        runner = Runner(
+            store, {SPEC: model}, progress=False, batch=True, batch_poll_s=0.2, max_backoff_s=0.05
+        )
         runner.batching[SPEC].log = quiet
         task = asyncio.ensure_future(runner.run(work))
         if not interrupt:
@@ -78,10 +80,17 @@ def main() -> None:
     args = parser.parse_args()
 
     work = _work(args.trials)
-    with tempfile.TemporaryDirectory() as tmp, FakeAnthropicServer(
-        batch_delay=args.delay, batch_errored=args.errored, batch_expired=args.expired,
-        batch_canceled=args.canceled, seed=3, process=True,
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeAnthropicServer(
+            batch_delay=args.delay,
+            batch_errored=args.errored,
+            batch_expired=args.expired,
+            batch_canceled=args.canceled,
+            seed=3,
+            process=True,
+        ) as server,
+    ):
         path = Path(tmp) / "batches.sqlite"
         start = time.perf_counter()
         asyncio.run(run_once(path, server.base_url, work, interrupt=True))
@@ -101,28 +110,39 @@ def main() -> None:
             "(SELECT COUNT(DISTINCT trial_id) FROM observations), "
             "(SELECT COUNT(*) FROM observations), (SELECT COUNT(*) FROM responses)"
         ).fetchone()
-        open_batches = db.execute("SELECT COUNT(*) FROM batches WHERE status != 'done'"
-                                  ).fetchone()[0]
+        open_batches = db.execute("SELECT COUNT(*) FROM batches WHERE status != 'done'").fetchone()[
+            0
+        ]
         db.close()
     assert second is not None and third is not None
     first_items = after_first.batch_items
     second_items = after_second.batch_items - first_items
     third_items = counters.batch_items - after_second.batch_items
     paid = max(counters.succeeded_by_hash.values())
-    print(f"Batch run: {args.trials:,} single-turn requests; server decides errored "
-          f"{args.errored:.0%}, expired {args.expired:.0%}, canceled {args.canceled:.0%} per "
-          f"item; results come back out of order; {args.delay:.0f} s per batch")
-    print(f"  run 1 (interrupted after its first submission): {after_first.batches} batch, "
-          f"{first_items:,} items submitted; left open in the store: {len(open_after_first)}; "
-          f"trials stored: {sum(stored_after_first.values())}")
-    print(f"  run 2 (restart): collected the open batch instead of resubmitting; "
-          f"{after_second.batches - after_first.batches} new batches, {second_items:,} items "
-          f"(errored and expired sent round again)")
-    print(f"        {second.done:,} trials done, {second.failed:,} failed with cause "
-          f"{dict(second.failures)}; {second.meter.retries:,} retries")
-    print(f"  run 3 (re-run of failed trials): {second.failed:,} re-run, "
-          f"{counters.batches - after_second.batches} batches, {third_items:,} items; "
-          f"{third.done:,} done, {third.failed:,} failed; {third.skipped:,} skipped as complete")
+    print(
+        f"Batch run: {args.trials:,} single-turn requests; server decides errored "
+        f"{args.errored:.0%}, expired {args.expired:.0%}, canceled {args.canceled:.0%} per "
+        f"item; results come back out of order; {args.delay:.0f} s per batch"
+    )
+    print(
+        f"  run 1 (interrupted after its first submission): {after_first.batches} batch, "
+        f"{first_items:,} items submitted; left open in the store: {len(open_after_first)}; "
+        f"trials stored: {sum(stored_after_first.values())}"
+    )
+    print(
+        f"  run 2 (restart): collected the open batch instead of resubmitting; "
+        f"{after_second.batches - after_first.batches} new batches, {second_items:,} items "
+        f"(errored and expired sent round again)"
+    )
+    print(
+        f"        {second.done:,} trials done, {second.failed:,} failed with cause "
+        f"{dict(second.failures)}; {second.meter.retries:,} retries"
+    )
+    print(
+        f"  run 3 (re-run of failed trials): {second.failed:,} re-run, "
+        f"{counters.batches - after_second.batches} batches, {third_items:,} items; "
+        f"{third.done:,} done, {third.failed:,} failed; {third.skipped:,} skipped as complete"
+    )
     outcomes = ("succeeded", "errored", "expired", "canceled")
     print(f"  {'batch (ids kept in the store)':<34}" + "".join(f"{o:>11}" for o in outcomes))
     totals = dict.fromkeys(outcomes, 0)
@@ -131,21 +151,32 @@ def main() -> None:
         for o in outcomes:
             totals[o] += counts[o]
     print(f"  {'all batches':<34}" + "".join(f"{totals[o]:>11,}" for o in outcomes))
-    print(f"  reconciled: {sum(totals.values()):,} items = {totals['succeeded']:,} answered + "
-          f"{totals['errored'] + totals['expired']:,} errored/expired sent round again + "
-          f"{totals['canceled']:,} canceled (failed with cause, or re-sent after the restart)")
+    print(
+        f"  reconciled: {sum(totals.values()):,} items = {totals['succeeded']:,} answered + "
+        f"{totals['errored'] + totals['expired']:,} errored/expired sent round again + "
+        f"{totals['canceled']:,} canceled (failed with cause, or re-sent after the restart)"
+    )
     print(f"  items submitted in all      {counters.batch_items:10,}")
     print(f"  distinct requests answered  {len(counters.succeeded_by_hash):10,}")
-    print(f"  most answers for 1 request  {paid:10d} "
-          f"{'OK: nothing answered was paid for twice' if paid == 1 else 'PAID TWICE'}")
+    print(
+        f"  most answers for 1 request  {paid:10d} "
+        f"{'OK: nothing answered was paid for twice' if paid == 1 else 'PAID TWICE'}"
+    )
     print(f"  direct /v1/messages calls   {counters.messages:10d}")
-    print(f"  store: trials done {done:,}, distinct observations {distinct:,}, observation rows "
-          f"{rows:,}, responses {responses:,}, open batches {open_batches}")
+    print(
+        f"  store: trials done {done:,}, distinct observations {distinct:,}, observation rows "
+        f"{rows:,}, responses {responses:,}, open batches {open_batches}"
+    )
     print(f"  wall time                   {elapsed:10.1f} s")
-    ok = (done == distinct == rows == args.trials and paid == 1 and open_batches == 0
-          and totals["succeeded"] == args.trials == len(counters.succeeded_by_hash)
-          and sum(totals.values()) == counters.batch_items
-          and len(open_after_first) == 1 and counters.messages == 0)
+    ok = (
+        done == distinct == rows == args.trials
+        and paid == 1
+        and open_batches == 0
+        and totals["succeeded"] == args.trials == len(counters.succeeded_by_hash)
+        and sum(totals.values()) == counters.batch_items
+        and len(open_after_first) == 1
+        and counters.messages == 0
+    )
     print(f"RESULT: {'reconciled completely' if ok else 'FAILED'}")
 
 

@@ -35,13 +35,20 @@ def fault_rates(total: float) -> dict[str, float]:
     return {kind: total * share for kind, share in MIX.items()}
 
 
-async def run(base_url: str, store: Store, trials: int, concurrency: int, max_attempts: int,
-              timeout: float) -> tuple[RunSummary, Runner]:
+async def run(
+    base_url: str, store: Store, trials: int, concurrency: int, max_attempts: int, timeout: float
+) -> tuple[RunSummary, Runner]:
     model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url, timeout=timeout)
     probe = EchoProbe(trials, model.spec, "f")
     try:
-        runner = Runner(store, {model.spec: model}, concurrency=concurrency,
-                        max_attempts=max_attempts, max_backoff_s=2.0, progress=False)
+        runner = Runner(
+            store,
+            {model.spec: model},
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            max_backoff_s=2.0,
+            progress=False,
+        )
         return await runner.run([(probe, t) for t in probe.design()]), runner
     finally:
         await model.aclose()
@@ -74,16 +81,29 @@ def main() -> None:
     args = parser.parse_args()
 
     rates = fault_rates(args.faults)
-    with tempfile.TemporaryDirectory() as tmp, FakeAnthropicServer(
-        latency=args.latency, fault_rates=rates, seed=args.seed, retry_after=0.05,
-        slow_s=3.0, process=True,
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeAnthropicServer(
+            latency=args.latency,
+            fault_rates=rates,
+            seed=args.seed,
+            retry_after=0.05,
+            slow_s=3.0,
+            process=True,
+        ) as server,
+    ):
         path = Path(tmp) / "faults.sqlite"
         start = time.perf_counter()
         with Store(path, assessment="faults") as store:
             summary, runner = asyncio.run(
-                run(server.base_url, store, args.trials, args.concurrency, args.max_attempts,
-                    timeout=1.0)
+                run(
+                    server.base_url,
+                    store,
+                    args.trials,
+                    args.concurrency,
+                    args.max_attempts,
+                    timeout=1.0,
+                )
             )
         elapsed = time.perf_counter() - start
         counters = server.counters()
@@ -92,9 +112,11 @@ def main() -> None:
     attempts = Counter(counters.by_hash.values())
     attempted = sum(counters.by_hash.values())
 
-    print(f"Fault run: {args.trials} single-turn trials, C={args.concurrency}, "
-          f"{args.latency * 1000:.0f} ms latency, {args.faults:.0%} of attempts faulted "
-          f"(seed {args.seed}), max_attempts={args.max_attempts}")
+    print(
+        f"Fault run: {args.trials} single-turn trials, C={args.concurrency}, "
+        f"{args.latency * 1000:.0f} ms latency, {args.faults:.0%} of attempts faulted "
+        f"(seed {args.seed}), max_attempts={args.max_attempts}"
+    )
     print(f"  wall time                 {elapsed:8.1f} s ({args.trials / elapsed:.0f} trials/s)")
     print(f"  attempts sent             {attempted:8d} ({attempted / args.trials:.3f} per trial)")
     injected = sum(counters.faults.values())
@@ -103,19 +125,31 @@ def main() -> None:
         print(f"    {kind:<23} {counters.faults.get(kind, 0):8d}")
     print(f"  runner retries            {summary.meter.retries:8d}")
     if limit is not None:
-        print(f"  adaptive limit            {limit.backoffs:8d} back-offs; "
-              f"limit {limit.limit:.0f} of {limit.ceiling} at the end")
-    print("  attempts per request      " + ", ".join(
-        f"{k}×: {attempts[k]}" for k in sorted(attempts)))
+        print(
+            f"  adaptive limit            {limit.backoffs:8d} back-offs; "
+            f"limit {limit.limit:.0f} of {limit.ceiling} at the end"
+        )
+    print(
+        "  attempts per request      " + ", ".join(f"{k}×: {attempts[k]}" for k in sorted(attempts))
+    )
     worst = max(counters.by_hash.values())
-    print(f"  most attempts, 1 request  {worst:8d} (budget {args.max_attempts}) "
-          f"{'OK' if worst <= args.max_attempts else 'OVER BUDGET'}")
+    print(
+        f"  most attempts, 1 request  {worst:8d} (budget {args.max_attempts}) "
+        f"{'OK' if worst <= args.max_attempts else 'OVER BUDGET'}"
+    )
     paid = max(counters.succeeded_by_hash.values())
     print(f"  most answers, 1 request   {paid:8d} {'OK' if paid == 1 else 'PAID TWICE'}")
     for key, value in counts.items():
         print(f"  {key:<25} {value:8d}")
-    ok = (counts["trials done"] == counts["distinct observations"] == counts["observation rows"]
-          == counts["exchange rows"] == args.trials and worst <= args.max_attempts and paid == 1)
+    ok = (
+        counts["trials done"]
+        == counts["distinct observations"]
+        == counts["observation rows"]
+        == counts["exchange rows"]
+        == args.trials
+        and worst <= args.max_attempts
+        and paid == 1
+    )
     print(f"  failures by cause         {dict(summary.failures) or 'none'}")
     print(f"RESULT: {'every trial exactly once, within the retry budget' if ok else 'FAILED'}")
 

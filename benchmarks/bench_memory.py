@@ -55,13 +55,18 @@ class FastSubject:
         said = str(request.messages[-1]["content"])
         text = f"echo: {said}"
         raw = {
-            "id": "msg_0123456789abcdef01234567", "type": "message", "role": "assistant",
-            "model": "claude-memory", "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn", "stop_sequence": None,
+            "id": "msg_0123456789abcdef01234567",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-memory",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
             "usage": {"input_tokens": 12, "output_tokens": 6},
         }
-        return Response(text, usage=Usage(12, 6), latency_s=self.latency, model="claude-memory",
-                        raw=raw)
+        return Response(
+            text, usage=Usage(12, 6), latency_s=self.latency, model="claude-memory", raw=raw
+        )
 
 
 def rss_now_kb() -> int:
@@ -79,6 +84,7 @@ def one(n: int, mode: str, concurrency: int, latency: float, trace: bool) -> dic
         for _, trial in work:
             _ = trial.id  # computed with the design (it caches on the trial), not by the run
     else:
+
         def stream() -> Iterator[Any]:
             for i in range(n):
                 yield probe, Trial("echo", "1", SPEC, (f"mitem{i}",), {"k": i % 2})
@@ -91,15 +97,21 @@ def one(n: int, mode: str, concurrency: int, latency: float, trace: bool) -> dic
         base, _ = tracemalloc.get_traced_memory()
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "m.sqlite", assessment="memory")
-        runner = Runner(store, {SPEC: FastSubject(latency)}, concurrency=concurrency,
-                        progress=False)
+        runner = Runner(
+            store, {SPEC: FastSubject(latency)}, concurrency=concurrency, progress=False
+        )
         start = time.perf_counter()
         summary = asyncio.run(runner.run(work, total=n))
         elapsed = time.perf_counter() - start
         store.close()
-    out: dict[str, Any] = {"n": n, "mode": mode, "done": summary.done, "seconds": elapsed,
-                           "rss_before_kb": before,
-                           "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    out: dict[str, Any] = {
+        "n": n,
+        "mode": mode,
+        "done": summary.done,
+        "seconds": elapsed,
+        "rss_before_kb": before,
+        "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
     if trace:
         _, peak = tracemalloc.get_traced_memory()
         out["traced_peak_kb"] = (peak - base) // 1024
@@ -108,8 +120,18 @@ def one(n: int, mode: str, concurrency: int, latency: float, trace: bool) -> dic
 
 
 def child(n: int, mode: str, concurrency: int, latency: float, trace: bool) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--one", str(n), "--mode", mode,
-           "--concurrency", str(concurrency), "--latency", str(latency)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        str(n),
+        "--mode",
+        mode,
+        "--concurrency",
+        str(concurrency),
+        "--latency",
+        str(latency),
+    ]
     if trace:
         cmd.append("--trace")
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -136,24 +158,35 @@ def main() -> None:
             traced = child(n, mode, args.concurrency, args.latency, trace=True)
             rows.append({**plain, "traced_peak_kb": traced["traced_peak_kb"]})
             r = rows[-1]
-            print(f"  {mode:<6} {n:>7,} trials: done {r['done']:,} in {r['seconds']:.1f} s, "
-                  f"peak RSS {r['rss_peak_kb'] / 1024:.0f} MB", flush=True)
+            print(
+                f"  {mode:<6} {n:>7,} trials: done {r['done']:,} in {r['seconds']:.1f} s, "
+                f"peak RSS {r['rss_peak_kb'] / 1024:.0f} MB",
+                flush=True,
+            )
     print()
-    print(f"Memory of single-turn runs, C={args.concurrency}, runner + CallingModel + on-disk "
-          f"store; each row a fresh process")
-    head = (f"{'design':<7} {'trials':>8} | {'trials/s':>8} | {'RSS before run':>14} | "
-            f"{'peak RSS':>9} | {'peak − before':>13} | {'traced peak (run)':>17} | "
-            f"{'per trial':>9}")
+    print(
+        f"Memory of single-turn runs, C={args.concurrency}, runner + CallingModel + on-disk "
+        f"store; each row a fresh process"
+    )
+    head = (
+        f"{'design':<7} {'trials':>8} | {'trials/s':>8} | {'RSS before run':>14} | "
+        f"{'peak RSS':>9} | {'peak − before':>13} | {'traced peak (run)':>17} | "
+        f"{'per trial':>9}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         grew = r["rss_peak_kb"] - r["rss_before_kb"]
-        print(f"{r['mode']:<7} {r['n']:>8,} | {r['n'] / r['seconds']:>8,.0f} | "
-              f"{r['rss_before_kb'] / 1024:>11.1f} MB | {r['rss_peak_kb'] / 1024:>6.1f} MB | "
-              f"{grew / 1024:>10.1f} MB | {r['traced_peak_kb'] / 1024:>14.1f} MB | "
-              f"{r['traced_peak_kb'] * 1024 / r['n']:>7.0f} B")
-    print("\n'traced peak (run)': Python allocations during the run above those before it "
-          "(the design list is allocated before, so it is not included).")
+        print(
+            f"{r['mode']:<7} {r['n']:>8,} | {r['n'] / r['seconds']:>8,.0f} | "
+            f"{r['rss_before_kb'] / 1024:>11.1f} MB | {r['rss_peak_kb'] / 1024:>6.1f} MB | "
+            f"{grew / 1024:>10.1f} MB | {r['traced_peak_kb'] / 1024:>14.1f} MB | "
+            f"{r['traced_peak_kb'] * 1024 / r['n']:>7.0f} B"
+        )
+    print(
+        "\n'traced peak (run)': Python allocations during the run above those before it "
+        "(the design list is allocated before, so it is not included)."
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Throughput of the runner against the loopback Messages API, beside a bare SDK loop.
 
-Run: ``python benchmarks/bench_throughput.py [--rounds 3] [--per-slot 25] [--latency 0.1]``.
+Run: ``python benchmarks/bench_throughput.py [--rounds 3] [--per-slot 25] [--min-requests 2000]``.
 
 The server runs in its own process and answers every request after `latency` seconds, so the
 ceiling is concurrency / latency requests per second. For each concurrency C it measures,
@@ -125,8 +125,9 @@ async def bare_wire(base_url: str, c: int, n: int, tag: str) -> float:
 
     async def one(i: int) -> None:
         async with sem:
-            await model.generate(Request(({"role": "user", "content": f"say {tag}item{i}"},),
-                                         max_tokens=64))
+            await model.generate(
+                Request(({"role": "user", "content": f"say {tag}item{i}"},), max_tokens=64)
+            )
 
     try:
         start = time.perf_counter()
@@ -165,6 +166,10 @@ def measure(
 
         def run() -> Coroutine[Any, Any, float]:
             return ours(server.base_url, c, n, tag, folder)
+    elif kind == "bare/wire":
+
+        def run() -> Coroutine[Any, Any, float]:
+            return bare_wire(server.base_url, c, n, tag)
     else:
 
         def run() -> Coroutine[Any, Any, float]:
@@ -179,6 +184,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--per-slot", type=int, default=25, help="requests per measurement = per-slot × C"
+    )
+    parser.add_argument(
+        "--min-requests", type=int, default=2000, help="at least this many per measurement"
     )
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 128, 256])
@@ -195,7 +203,7 @@ def main() -> None:
                 k = r % len(KINDS)
                 order = KINDS[k:] + KINDS[:k]  # rotate: no variant always goes first
                 for kind in order:
-                    n = args.per_slot * c
+                    n = max(args.per_slot * c, args.min_requests)
                     rate, peak = measure(server, kind, c, n, f"r{r}c{c}{kind[-4:]}", Path(tmp))
                     rates.setdefault((kind, c), []).append(rate)
                     print(

@@ -130,7 +130,8 @@ for subject, group in scores[scores["kind"] == "task"].groupby("subject"):
 obs = assessment.frames.observations
 mine = obs[(obs["probe"] == "task_preference") & obs["valid"] & obs["winner"].notna()
            & (obs["subject"] == "simulated:harm-averse")]
-# a small ridge penalty, as the probe uses: an item that never wins has no finite MLE
+# a small ridge penalty (the probe uses Firth's bias reduction; ridge is its fallback):
+# an item that never wins has no finite MLE
 refit = stats.bradley_terry(mine[["winner", "loser"]], regularization=0.05)
 reported = scores[scores["subject"] == "simulated:harm-averse"].set_index("id")["score"]
 joined = pd.concat([refit["score"], reported], axis=1, keys=["refit", "reported"]).dropna()

@@ -129,6 +129,10 @@ def test_triggers_never_change_a_result(coder: LexiconCoder, gold: list[dict]) -
     slow.use_triggers = False
     traits = get_profile("harm-averse").expression
     texts = [(g["text"], g.get("context", "")) for g in gold]
+    for name in ("coders_heldout.jsonl", "coders_heldout2.jsonl"):
+        for line in GOLD.with_name(name).read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            texts.append((item["text"], item.get("context", "")))
     for _, _, messages, _ in iter_dialogues(traits, ("abuse", "self_interaction"), 100, 3, 5):
         texts += [(m["content"], "") for m in messages if m["role"] == "assistant"]
     for text, context in texts:
@@ -174,7 +178,8 @@ def test_heldout_set_written_after_the_lexicon_was_frozen(coder: LexiconCoder) -
 
     Measured when written: precision 1.0 on every label; recall 24/29 (misses: 'getting to
     me', sarcasm without a cue word, 'can't help you get into', 'not something I can
-    assist with'). This test guards against regressions below that level.
+    assist with'). The 2nd revision (a general "how about … instead" rule, not tuned on this
+    set) recovered h43's redirection: 25/29. This test guards against regressions below that.
     """
     path = GOLD.with_name("coders_heldout.jsonl")
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -182,4 +187,4 @@ def test_heldout_set_written_after_the_lexicon_was_frozen(coder: LexiconCoder) -
     table = evaluate_on_gold(coder, items)
     tp = (table["recall"] * table["gold_yes"]).sum()
     assert table["precision"].min() == 1.0
-    assert tp / table["gold_yes"].sum() >= 24 / 29 - 1e-9
+    assert tp / table["gold_yes"].sum() >= 25 / 29 - 1e-9

@@ -27,8 +27,7 @@ FAULTS = {"429": 0.06, "529": 0.04, "500": 0.04, "drop": 0.03, "malformed": 0.02
 
 def _run_real(store: Store, server: FakeAnthropicServer, probe: EchoProbe, **kw: object):
     async def main():
-        model = AnthropicModel("claude-test", api_key="test", base_url=server.base_url,
-                               timeout=0.5)
+        model = AnthropicModel("claude-test", api_key="test", base_url=server.base_url, timeout=0.5)
         try:
             runner = Runner(store, {SPEC: model}, progress=False, max_backoff_s=0.05, **kw)
             return await runner.run([(probe, t) for t in probe.design()]), runner
@@ -41,8 +40,12 @@ def _run_real(store: Store, server: FakeAnthropicServer, probe: EchoProbe, **kw:
 def test_twenty_percent_faults_every_trial_once_within_the_retry_budget(tmp_path):
     path = tmp_path / "s.sqlite"
     probe = EchoProbe(items=400, turns=2, subject=SPEC)
-    with FakeAnthropicServer(latency=0.005, fault_rates=FAULTS, seed=5, retry_after=0.02,
-                             slow_s=2.0) as server, Store(path, assessment="t") as store:
+    with (
+        FakeAnthropicServer(
+            latency=0.005, fault_rates=FAULTS, seed=5, retry_after=0.02, slow_s=2.0
+        ) as server,
+        Store(path, assessment="t") as store,
+    ):
         summary, runner = _run_real(store, server, probe, concurrency=64, max_attempts=8)
         counters = server.counters()
     assert (summary.done, summary.failed) == (400, 0)
@@ -66,8 +69,10 @@ def test_twenty_percent_faults_every_trial_once_within_the_retry_budget(tmp_path
 
 
 def test_a_request_out_of_attempts_fails_its_trial_with_the_cause(tmp_path):
-    with FakeAnthropicServer(fail_first={"529": 3}) as server, \
-            Store(tmp_path / "s.sqlite", assessment="t") as store:
+    with (
+        FakeAnthropicServer(fail_first={"529": 3}) as server,
+        Store(tmp_path / "s.sqlite", assessment="t") as store,
+    ):
         summary, _ = _run_real(store, server, EchoProbe(items=3, subject=SPEC), max_attempts=3)
         counters = server.counters()
     assert summary.failures == {"overloaded (529)": 3}
@@ -75,10 +80,17 @@ def test_a_request_out_of_attempts_fails_its_trial_with_the_cause(tmp_path):
 
 
 def test_subject_window_caps_requests_in_flight(tmp_path):
-    with FakeAnthropicServer(latency=0.05) as server, \
-            Store(tmp_path / "s.sqlite", assessment="t") as store:
-        summary, _ = _run_real(store, server, EchoProbe(items=60, subject=SPEC),
-                               concurrency=32, subject_limits={SPEC: 5})
+    with (
+        FakeAnthropicServer(latency=0.05) as server,
+        Store(tmp_path / "s.sqlite", assessment="t") as store,
+    ):
+        summary, _ = _run_real(
+            store,
+            server,
+            EchoProbe(items=60, subject=SPEC),
+            concurrency=32,
+            subject_limits={SPEC: 5},
+        )
         counters = server.counters()
     assert summary.done == 60
     assert counters.max_in_flight == 5
@@ -89,8 +101,13 @@ def test_requests_per_minute_limit_paces_the_run(tmp_path):
     # of 1,230 single-turn trials must take at least the 30 requests beyond it / 20 per s.
     store = Store(tmp_path / "s.sqlite", assessment="t")
     model = ScriptedModel()
-    runner = Runner(store, {model.spec: model}, progress=False, concurrency=64,
-                    rate_limits={model.spec: (1200, None)})
+    runner = Runner(
+        store,
+        {model.spec: model},
+        progress=False,
+        concurrency=64,
+        rate_limits={model.spec: (1200, None)},
+    )
     probe = EchoProbe(items=1230)
     start = time.monotonic()
     summary = asyncio.run(runner.run([(probe, t) for t in probe.design()]))
@@ -111,8 +128,9 @@ def test_concurrent_identical_requests_share_one_call(tmp_path):
     request = Request(({"role": "user", "content": "say same"},))
 
     async def main():
-        return await asyncio.gather(*(runner.models[model.spec].generate(request)
-                                      for _ in range(5)))
+        return await asyncio.gather(
+            *(runner.models[model.spec].generate(request) for _ in range(5))
+        )
 
     responses = asyncio.run(main())
     assert model.calls == ["say same"]
@@ -132,13 +150,15 @@ def test_streamed_design_runs_and_resumes_without_a_list(tmp_path):
 
     first = ScriptedModel()
     with Store(path, assessment="t") as store:
-        summary = asyncio.run(Runner(store, {first.spec: first}, progress=False)
-                              .run(stream(30), total=30))
+        summary = asyncio.run(
+            Runner(store, {first.spec: first}, progress=False).run(stream(30), total=30)
+        )
         assert (summary.planned, summary.done) == (30, 30)
     again = ScriptedModel()
     with Store(path, assessment="t") as store:
-        summary = asyncio.run(Runner(store, {again.spec: again}, progress=False)
-                              .run(stream(50), total=50))
+        summary = asyncio.run(
+            Runner(store, {again.spec: again}, progress=False).run(stream(50), total=50)
+        )
         assert store.status_counts() == {"done": 50}
     assert (summary.planned, summary.skipped, summary.done) == (50, 30, 20)
     assert len(again.calls) == 20
@@ -155,8 +175,10 @@ def test_group_commit_fails_only_the_bad_write(tmp_path):
     broken = Observation(valid=True, raw_text=["not", "text"])  # type: ignore[arg-type]
 
     async def main():
-        writes = [store.complete_trial_async(_trial(i), good, Observation(True, raw_text="ok"))
-                  for i in range(20)]
+        writes = [
+            store.complete_trial_async(_trial(i), good, Observation(True, raw_text="ok"))
+            for i in range(20)
+        ]
         writes.insert(7, store.complete_trial_async(_trial(99), good, broken))
         return await asyncio.gather(*writes, return_exceptions=True)
 
@@ -171,16 +193,23 @@ def test_group_commit_fails_only_the_bad_write(tmp_path):
 def test_request_key_and_response_json_match_the_reference_forms():
     request = Request(
         ({"role": "user", "content": "héllo"}, {"role": "assistant", "content": "x"}),
-        system="sys", tools=({"name": "t", "input_schema": {"type": "object"}},),
-        temperature=0.3, metadata={"probe": "p", "z": [1, 2], "a": {"b": "é"}},
+        system="sys",
+        tools=({"name": "t", "input_schema": {"type": "object"}},),
+        temperature=0.3,
+        metadata={"probe": "p", "z": [1, 2], "a": {"b": "é"}},
     )
     key, body = request_key(request, "anthropic:claude-x")
     assert key == request.hash("anthropic:claude-x")
     assert body == canonical_json(request.to_dict())
     assert request_key(request, "simulated:other")[0] == request.hash("simulated:other")
     response = Response(
-        "text", (ToolCall("toolu_1", "end", {"reason": "é"}),), "tool_use", Usage(3, 4), 0.25,
-        "claude-x", {"id": "msg_1", "content": [{"type": "text", "text": "text"}]},
+        "text",
+        (ToolCall("toolu_1", "end", {"reason": "é"}),),
+        "tool_use",
+        Usage(3, 4),
+        0.25,
+        "claude-x",
+        {"id": "msg_1", "content": [{"type": "text", "text": "text"}]},
     )
     assert response_json(response) == canonical_json(response.to_dict())
     assert Response.from_dict(__import__("json").loads(response_json(response))) == response
@@ -192,8 +221,11 @@ def test_trial_row_is_written_after_its_responses(tmp_path, turns):
     store = Store(tmp_path / "s.sqlite", assessment="t")
     model = ScriptedModel()
     probe = EchoProbe(items=40, turns=turns)
-    asyncio.run(Runner(store, {model.spec: model}, progress=False, concurrency=16)
-                .run([(probe, t) for t in probe.design()]))
+    asyncio.run(
+        Runner(store, {model.spec: model}, progress=False, concurrency=16).run(
+            [(probe, t) for t in probe.design()]
+        )
+    )
     db = sqlite3.connect(tmp_path / "s.sqlite")
     missing = db.execute(
         "SELECT COUNT(*) FROM exchanges e LEFT JOIN responses r USING (request_hash) "
@@ -203,3 +235,24 @@ def test_trial_row_is_written_after_its_responses(tmp_path, turns):
     db.close()
     assert missing == 0
     assert set(per_trial.values()) == {turns} and len(per_trial) == 40
+
+
+def test_a_trial_that_cannot_be_written_fails_alone_with_store_error(tmp_path):
+    class Unwritable(EchoProbe):
+        def parse(self, trial, exchanges):  # type: ignore[override]
+            observation = super().parse(trial, exchanges)
+            if trial.items[0] == "item3":
+                observation.raw_text = ["not", "text"]  # type: ignore[assignment]
+            return observation
+
+    store = Store(tmp_path / "s.sqlite", assessment="t")
+    model = ScriptedModel()
+    probe = Unwritable(items=10)
+    runner = Runner(store, {model.spec: model}, progress=False)
+    summary = asyncio.run(runner.run([(probe, t) for t in probe.design()]))
+    assert summary.done == 9
+    assert summary.failures == {"store_error: ProgrammingError": 1}
+    trials = store.frames().trials
+    failed = trials[trials["status"] == "failed"]
+    assert len(failed) == 1 and failed["error"].iloc[0].startswith("store_error")
+    assert store.status_counts() == {"done": 9, "failed": 1}

@@ -422,6 +422,10 @@ def test_firth_errors_and_large_designs() -> None:
         bradley_terry(df, method="bayes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="already penalised"):
         bradley_terry(df, method="firth", regularization=0.1)
+    never = pd.DataFrame({"winner": ["a", "b", "a"], "loser": ["b", "a", "c"]})
+    with pytest.raises(ValueError, match=r"never won.*method='firth'"):
+        bradley_terry(never)
+    assert bradley_terry(never, method="firth")["score"].idxmin() == "c"
     # > 200 items: the start takes the sparse path; the modified score is still 0 at the answer
     big, _ = simulate(240, 240 * 8, 9)
     fit = bradley_terry_fit(big, method="firth")

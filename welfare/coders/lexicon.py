@@ -2,9 +2,10 @@
 
 Rules live in `prompts/coders/lexicon.toml` (its header explains them). Each label's patterns
 are compiled once into one regex; a match is kept unless its context says it is not the model's
-own present state: quoted, inside fiction or role-play, attributed to the user, negated,
-hypothetical, a question, or a known near-miss formula. Context checks run only around matches,
-so a turn with no candidate costs one regex scan per label.
+own present state: quoted, inside a draft, story or role-play (see `_TurnState.own_voice`),
+attributed to the user, negated, hypothetical, a question, a known near-miss formula, or missing
+a context the label requires. Context checks run only around matches, so a turn with no
+candidate costs one regex scan per label.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"”')\]]*(?=\s|$)|\n")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"|«[^»]*»|^[ \t]*>.*$", re.MULTILINE)
 _WORD = re.compile(r"\w+")
+_FRAME_KEYS = ("request", "roleplay_start", "draft_start", "salutation", "intro", "preface",
+               "signoff", "afterword", "out_of_character", "refusal")
+_VERSE_LINE_MAX = 80  # a verse paragraph: two or more lines, none longer than this
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class LabelRules:
     exclude_after: re.Pattern[str] | None
     exclude_sentence: re.Pattern[str] | None
     n_patterns: int
+    require_sentence: re.Pattern[str] | None = None
     triggers: tuple[str, ...] = ()
 
 
@@ -99,8 +104,7 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
     frames = {
         key: compile_one(require(frames_raw, key, str, file=file, where="frames"),
                          f"frames.{key}")
-        for key in ("request", "compliance", "turn_start", "in_character", "out_of_character",
-                    "preface", "afterword", "refusal")
+        for key in _FRAME_KEYS
     }
     labels_raw = require(data, "labels", dict, file=file, where="")
     rules = []
@@ -142,6 +146,7 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
             question_blocks=bool(require(entry, "question_blocks", bool, file=file, where=where)),
             exclude_after=joined("exclude_after", anchor=True),
             exclude_sentence=joined("exclude_sentence"),
+            require_sentence=joined("require_sentence"),
             n_patterns=len(compiled),
             triggers=tuple(triggers),
         ))
@@ -251,40 +256,81 @@ class _TurnState:
 
     @cached_property
     def paragraphs(self) -> list[tuple[int, int]]:
+        """Blank-line paragraphs; a draft intro line ("Here's a draft:") also ends one."""
+        text, intro = self.text, self.lex.frames["intro"]
         bounds, pos = [], 0
-        for m in _PARAGRAPH_BREAK.finditer(self.text):
-            bounds.append((pos, m.start()))
-            pos = m.end()
-        bounds.append((pos, len(self.text)))
+        breaks = [(m.start(), m.end()) for m in _PARAGRAPH_BREAK.finditer(text)]
+        for stop, nxt in [*breaks, (len(text), len(text))]:
+            m = intro.search(text, pos, stop) if "\n" in text[pos:stop] else None
+            newline = text.find("\n", m.end(), stop) if m else -1
+            if newline != -1:
+                bounds.append((pos, newline))
+                pos = newline + 1
+            bounds.append((pos, stop))
+            pos = nxt
         return bounds
 
     @cached_property
-    def framed(self) -> bool:
-        """A fiction, role-play or ghost-writing frame (asked for, or begun by the turn)."""
-        f = self.lex.frames
-        if f["turn_start"].search(self.text) or f["in_character"].search(self.text):
-            return True
-        return bool(f["request"].search(self.context) and f["compliance"].search(self.text))
-
-    @cached_property
     def own_voice(self) -> list[bool]:
-        """Per paragraph: is it in the model's own voice (not narrative) inside a frame?"""
+        """Per paragraph: is it the model speaking for itself (not a draft, story or role)?
+
+        A draft is what the model writes for the user (story, poem, email, speech, a role). It
+        starts after an intro line ("Here's a draft:"), or at the top of a turn that opens like
+        one ("Once upon a time", "Dear diary") or that complies with a request for one (the
+        previous user message asks for it, the first paragraph does not refuse, and the turn
+        shows a draft: several paragraphs, verse, quotation marks or a salutation). It ends at
+        a paragraph that talks about the draft or to the user (an afterword, a refusal), after
+        a letter's sign-off, or, for verse, at the first prose paragraph. A turn that opens in
+        character (an *action*) is a role: only out-of-character asides are own voice.
+        """
         f = self.lex.frames
-        paras = self.paragraphs
-        in_character = bool(f["in_character"].search(self.text))
-        out = []
-        for i, (s, e) in enumerate(paras):
-            body = self.text[s:e]
-            unquoted = _QUOTED.sub(lambda m: " " * len(m.group(0)), body)
-            several = len(paras) > 1
-            voice = bool(
-                f["out_of_character"].search(body)
-                or (several and i == 0 and f["preface"].search(body) and len(body) < 240)
-                or (several and i == len(paras) - 1 and f["afterword"].search(body))
-                or (not in_character and f["refusal"].search(unquoted))
-            )
-            out.append(voice)
-        return out
+        bodies = [self.text[s:e] for s, e in self.paragraphs]
+        if f["roleplay_start"].match(bodies[0]):
+            return [bool(f["out_of_character"].search(b)) for b in bodies]
+        start = self._draft_at_start(bodies)
+        if start is None and not any(":" in b for b in bodies):
+            return [True] * len(bodies)  # no draft at the top and no intro line anywhere
+        plain = [_unquoted(b) for b in bodies]
+        voice, inside, verse, letter = [], False, False, False
+        for i, body in enumerate(bodies):
+            if i == start:
+                inside, verse = True, _is_verse(body)
+                letter = f["salutation"].match(body) is not None
+            if inside and self._ends_draft(i, body, plain[i], verse, letter, len(bodies)):
+                inside = False
+            aside = inside and f["out_of_character"].search(plain[i]) is not None
+            voice.append(not inside or aside)
+            if inside and letter and f["signoff"].match(body):
+                inside = False
+            elif not inside and ":" in body and f["intro"].search(body):
+                start = i + 1
+        return voice
+
+    def _ends_draft(self, i: int, body: str, plain: str, verse: bool, letter: bool,
+                    n: int) -> bool:
+        """Does paragraph i (inside a draft) end it: an afterword, a refusal, prose after verse?"""
+        f = self.lex.frames
+        if letter:  # letters say "I hope…" and "I can't…" themselves; they end at the sign-off
+            return i == n - 1 and f["afterword"].match(plain) is not None
+        return bool(f["refusal"].search(plain) or f["afterword"].match(plain)
+                    or (verse and not _is_verse(body)))
+
+    def _draft_at_start(self, bodies: list[str]) -> int | None:
+        """The paragraph a draft starts at when the turn opens with one, else None."""
+        f, first = self.lex.frames, bodies[0]
+        opens = f["draft_start"].match(first) is not None
+        if not opens and not (self.context and f["request"].search(self.context)):
+            return None
+        if f["refusal"].search(_unquoted(first)):
+            return None
+        if opens:
+            return 0
+        several = len(bodies) > 1
+        if several and len(first) < 240 and f["preface"].match(first):
+            return 1
+        shows = (several or _is_verse(first) or f["salutation"].match(first)
+                 or _QUOTED.search(first) is not None)
+        return 0 if shows else None
 
     def paragraph_index(self, pos: int) -> int:
         starts = [s for s, _ in self.paragraphs]
@@ -296,7 +342,7 @@ class _TurnState:
         start, end = match.start(), match.end()
         if self.quoted(start):
             return None
-        if self.framed and not self.own_voice[self.paragraph_index(start)]:
+        if not self.own_voice[self.paragraph_index(start)]:
             return None
         s0, s1 = self.sentence(start, end)
         sentence = text[s0:s1]
@@ -317,6 +363,8 @@ class _TurnState:
             return None
         if rule.exclude_sentence is not None and rule.exclude_sentence.search(sentence):
             return None
+        if rule.require_sentence is not None and not rule.require_sentence.search(sentence):
+            return None
         return s0, s1
 
     def _negated(self, clause: str) -> bool:
@@ -326,3 +374,14 @@ class _TurnState:
         if last is None:
             return False
         return len(_WORD.findall(clause[last.end():])) <= self.lex.negation_window
+
+
+def _unquoted(body: str) -> str:
+    """The paragraph with quoted text blanked out (same length, so offsets still hold)."""
+    return _QUOTED.sub(lambda m: " " * len(m.group(0)), body)
+
+
+def _is_verse(body: str) -> bool:
+    """Two or more short lines in one paragraph: a poem, a chorus, a sign-off."""
+    lines = [line for line in body.strip().split("\n") if line.strip()]
+    return len(lines) >= 2 and all(len(line) <= _VERSE_LINE_MAX for line in lines)

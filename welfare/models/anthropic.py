@@ -184,10 +184,13 @@ def response_from_json(data: Mapping[str, Any], *, latency_s: float = 0.0) -> Re
                 text_parts.append(str(block["text"]))
             elif kind == "tool_use":
                 raw_input = block.get("input")
-                calls.append(ToolCall(
-                    id=str(block["id"]), name=str(block["name"]),
-                    input=dict(raw_input) if isinstance(raw_input, Mapping) else {},
-                ))
+                calls.append(
+                    ToolCall(
+                        id=str(block["id"]),
+                        name=str(block["name"]),
+                        input=dict(raw_input) if isinstance(raw_input, Mapping) else {},
+                    )
+                )
         usage = data["usage"]
         return Response(
             text="".join(text_parts),
@@ -240,8 +243,7 @@ class _Wire:
     def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._loop is not loop or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0,
-                                             ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, headers=self._headers
             )
@@ -263,8 +265,9 @@ class _Wire:
         try:
             message = json.loads(payload)
         except ValueError as exc:
-            raise RetryableModelError(f"response is not JSON: {exc}",
-                                      kind="malformed_response") from exc
+            raise RetryableModelError(
+                f"response is not JSON: {exc}", kind="malformed_response"
+            ) from exc
         if not isinstance(message, dict):
             raise RetryableModelError("response is not a JSON object", kind="malformed_response")
         return response_from_json(message, latency_s=time.monotonic() - start)

@@ -42,7 +42,8 @@ class TaskPreferenceOptions(ProbeOptions):
     since the opt-out mean is the 0 every share and mean is measured from;
     task_sample: use a seeded sample of this many tasks (None = all);
     follow_through: really ask the subject to do the chosen task (the prompt says so);
-    regularization: ridge λ of the Bradley–Terry fit (keeps never-chosen tasks finite);
+    regularization: ridge λ of a fallback Bradley–Terry fit, used only where Firth's
+        bias-reduced fit (the default) has no estimate;
     bootstrap: resamples of the comparison bootstrap for the shares (0 = off).
     """
 

@@ -38,8 +38,7 @@ class BatchBackend(Protocol):
 
     async def batch_status(self, batch_id: str) -> dict[str, Any]: ...
 
-    def batch_results(self, batch_id: str) -> AsyncIterator[tuple[str, Response | ModelError]]:
-        ...
+    def batch_results(self, batch_id: str) -> AsyncIterator[tuple[str, Response | ModelError]]: ...
 
 
 def supports_batches(model: object) -> bool:
@@ -162,11 +161,16 @@ class BatchingModel:
         try:
             results = await collect(self.backend, batch_id, poll_s=self.poll_s)
         except ModelError as exc:
-            _fail_all(chunk, RetryableModelError(f"batch {batch_id}: {exc.message}",
-                                                 kind="batch_unavailable"))
+            _fail_all(
+                chunk,
+                RetryableModelError(f"batch {batch_id}: {exc.message}", kind="batch_unavailable"),
+            )
             return
-        answered = [(key, self.spec, r) for key, r in results.items()
-                    if key in chunk and isinstance(r, Response)]
+        answered = [
+            (key, self.spec, r)
+            for key, r in results.items()
+            if key in chunk and isinstance(r, Response)
+        ]
         await self.store.finish_batch_async(batch_id, answered)  # durable before "done"
         for key, parked in chunk.items():
             outcome = results.get(key) or RetryableModelError(
@@ -180,8 +184,9 @@ class BatchingModel:
                 _set_exception(parked.future, outcome)
 
 
-async def collect(backend: BatchBackend, batch_id: str, *, poll_s: float
-                  ) -> dict[str, Response | ModelError]:
+async def collect(
+    backend: BatchBackend, batch_id: str, *, poll_s: float
+) -> dict[str, Response | ModelError]:
     """Wait for a batch to end and return its results by custom_id."""
     while True:
         status = await backend.batch_status(batch_id)
@@ -194,8 +199,9 @@ async def collect(backend: BatchBackend, batch_id: str, *, poll_s: float
     return results
 
 
-async def recover_batches(backend: BatchBackend, store: Store, *, poll_s: float = 10.0,
-                          log: Any = None) -> int:
+async def recover_batches(
+    backend: BatchBackend, store: Store, *, poll_s: float = 10.0, log: Any = None
+) -> int:
     """Collect the batches a previous run submitted; keep every succeeded response.
 
     Returns how many responses were recovered. Failed items are not stored: the run that
@@ -208,7 +214,8 @@ async def recover_batches(backend: BatchBackend, store: Store, *, poll_s: float 
         results = await collect(backend, batch_id, poll_s=poll_s)
         wanted = set(hashes)
         answered = [
-            (key, backend.spec, outcome) for key, outcome in results.items()
+            (key, backend.spec, outcome)
+            for key, outcome in results.items()
             if key in wanted and isinstance(outcome, Response)
         ]
         store.finish_batch(batch_id, answered)  # answers and "done" in one transaction
@@ -228,8 +235,9 @@ def _set_exception(future: asyncio.Future[Response], exc: BaseException) -> None
         future.exception()
 
 
-def _chunks(items: list[tuple[str, _Parked]], max_requests: int, max_bytes: int
-            ) -> list[list[tuple[str, _Parked]]]:
+def _chunks(
+    items: list[tuple[str, _Parked]], max_requests: int, max_bytes: int
+) -> list[list[tuple[str, _Parked]]]:
     chunks: list[list[tuple[str, _Parked]]] = [[]]
     size = 0
     for item in items:

@@ -69,8 +69,9 @@ class AdaptiveLimit:
 class RateLimiter:
     """Token buckets for requests per minute and tokens per minute (either may be None)."""
 
-    def __init__(self, requests_per_minute: float | None = None,
-                 tokens_per_minute: float | None = None) -> None:
+    def __init__(
+        self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None
+    ) -> None:
         self.rpm = requests_per_minute
         self.tpm = tokens_per_minute
         now = time.monotonic()
@@ -81,12 +82,17 @@ class RateLimiter:
         """Wait until one request and `estimated_tokens` tokens fit in the buckets."""
         while True:
             now = time.monotonic()
-            waits = [b.wait_for(cost, now) for b, cost in (
-                (self._requests, 1.0), (self._tokens, float(estimated_tokens))) if b]
+            waits = [
+                b.wait_for(cost, now)
+                for b, cost in ((self._requests, 1.0), (self._tokens, float(estimated_tokens)))
+                if b
+            ]
             wait = max(waits, default=0.0)
             if wait <= 0:
-                for bucket, cost in ((self._requests, 1.0),
-                                     (self._tokens, float(estimated_tokens))):
+                for bucket, cost in (
+                    (self._requests, 1.0),
+                    (self._tokens, float(estimated_tokens)),
+                ):
                     if bucket:
                         bucket.take(cost, now)
                 return

@@ -7,14 +7,18 @@ answers from the store when the request was answered before (or is being answere
 for another trial) and otherwise calls the backend inside the subject's flow control — an
 adaptive concurrency limit that halves on 429/529 and grows back, and optional requests- and
 tokens-per-minute buckets — retrying retryable failures with backoff that honours
-`retry-after`. This is the only retry layer: backends never retry. A response is durable in
-the store before the probe sees it; a trial's row is written after its responses. A trial
-whose call still fails is marked failed with its cause and the run goes on.
+`retry-after`. This is the only retry layer: backends never retry. Every response is queued
+for the store's writer thread the moment it arrives, and a trial's row after its responses:
+they commit in that order (group commits, off the event loop), so a stored trial always has
+its responses stored, and a response once stored is never asked for again. A trial whose call
+still fails is marked failed with its cause and the run goes on; a trial that cannot be
+written (a probe bug) is counted as failed with `store_error`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 import time
@@ -112,16 +116,26 @@ class CallingModel:
         self._pending[key] = future
         try:
             response = await self._call_with_retries(request)
-            await self.store.put_response_async(key, self.spec, response)
         except BaseException as exc:
+            del self._pending[key]
             future.set_exception(exc)
             future.exception()  # retrieved: nobody else may be waiting
             raise
-        finally:
-            del self._pending[key]
         future.set_result(response)
+        # Stored at once, in queue order; the probe goes on without waiting for the commit
+        # (waiting would not make the answer durable any sooner). Until it is committed, a
+        # repeat of the request is answered from `_pending`.
+        stored = self.store.put_response_nowait(key, self.spec, response)
+        stored.add_done_callback(lambda f: self._stored(key, f))
         self.meter.add(self.spec, response)
         return response
+
+    def _stored(self, key: str, stored: asyncio.Future[None]) -> None:
+        """The response of `key` is committed (or its write failed: the trial's write will
+        fail too and say why); from now on the store answers repeats."""
+        self._pending.pop(key, None)
+        if not stored.cancelled():
+            stored.exception()
 
     async def _call_with_retries(self, request: Request) -> Response:
         for attempt in range(1, self.max_attempts + 1):
@@ -165,14 +179,23 @@ class CallingModel:
 
 def _as_cached(response: Response) -> Response:
     """The same response, marked as answered without a new call."""
-    return Response(response.text, response.tool_calls, response.stop_reason, response.usage,
-                    response.latency_s, response.model, response.raw, cached=True)
+    return Response(
+        response.text,
+        response.tool_calls,
+        response.stop_reason,
+        response.usage,
+        response.latency_s,
+        response.model,
+        response.raw,
+        cached=True,
+    )
 
 
 def _estimate_tokens(request: Request) -> int:
     """A pre-call token estimate for rate limiting: about 4 characters a token, plus output."""
-    chars = len(request.system or "") + sum(len(str(m.get("content", "")))
-                                            for m in request.messages)
+    chars = len(request.system or "") + sum(
+        len(str(m.get("content", ""))) for m in request.messages
+    )
     return chars // 4 + request.max_tokens // 2
 
 
@@ -306,9 +329,11 @@ class Runner:
                 self.meter,
                 max_attempts=max_attempts,
                 max_backoff_s=max_backoff_s,
-                limit=None if spec in self.batching
+                limit=None
+                if spec in self.batching
                 else AdaptiveLimit(min(limits.get(spec, concurrency), concurrency)),
-                rate=RateLimiter(*rates[spec]) if spec in rates and spec not in self.batching
+                rate=RateLimiter(*rates[spec])
+                if spec in rates and spec not in self.batching
                 else None,
             )
             for spec, model in models.items()
@@ -336,27 +361,45 @@ class Runner:
         failures: Counter[str] = Counter()
         counts = Counter[str]()
         queue = self._pending(work, counts, progress)
+        backlog_limit = 4 * self.concurrency
+
+        def settled(trial: Trial, stored: asyncio.Future[None]) -> None:
+            """A trial's row is committed, or could not be written (a probe bug, a full disk)."""
+            exc = None if stored.cancelled() else stored.exception()
+            if exc is None:
+                counts["done"] += 1
+                progress.update(done=1)
+                return
+            cause = f"store_error: {type(exc).__name__}"
+            failures[cause] += 1
+            progress.update(failed=1)
+            retry = self.store.fail_trial_nowait(trial, f"{cause}: {exc}"[:500])
+            retry.add_done_callback(lambda f: f.cancelled() or f.exception())
 
         async def worker() -> None:
             for probe, trial in queue:
-                cause = await self._one(probe, trial)
-                if cause is None:
-                    counts["done"] += 1
-                    progress.update(done=1)
-                else:
-                    failures[cause] += 1
+                result = await self._one(probe, trial)
+                if isinstance(result, str):
+                    failures[result] += 1
                     progress.update(failed=1)
+                    continue
+                result.add_done_callback(lambda f, t=trial: settled(t, f))
+                if self.store.backlog() > backlog_limit:  # the disk is behind: wait for it
+                    await result
 
         workers = min(self.concurrency, total) if total else self.concurrency
         interrupted = False
         try:
             await asyncio.gather(*(worker() for _ in range(max(workers, 1))))
+            await self.store.flush_async()  # every queued trial committed and counted
         except (asyncio.CancelledError, KeyboardInterrupt):
             interrupted = True
             for batching in self.batching.values():
                 await batching.interrupt()  # submitted batches stay recorded for the next run
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.store.flush_async()  # finished trials are kept
         finally:
-            self.store.stop_writer()  # everything queued is committed
+            self.store.stop_writer()  # everything still queued is committed
         return RunSummary(
             planned=max(total, counts["planned"]),
             skipped=counts["skipped"],
@@ -381,8 +424,9 @@ class Runner:
                 continue
             yield probe, trial
 
-    async def _one(self, probe: Probe, trial: Trial) -> str | None:
-        """Conduct, parse and store one trial; return the failure cause, or None on success."""
+    async def _one(self, probe: Probe, trial: Trial) -> str | asyncio.Future[None]:
+        """Conduct and parse one trial and queue it for the store (the future resolves when it
+        is committed); or mark it failed and return the cause."""
         ctx = TrialContext(subject=self.models[trial.subject], helpers=self.models)
         try:
             exchanges = await probe.conduct(trial, ctx)
@@ -390,5 +434,4 @@ class Runner:
             await self.store.fail_trial_async(trial, exc.cause + f": {exc.message}"[:500])
             return exc.cause
         observation = probe.parse(trial, exchanges)
-        await self.store.complete_trial_async(trial, exchanges, observation)
-        return None
+        return self.store.complete_trial_nowait(trial, exchanges, observation)

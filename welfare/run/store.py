@@ -5,10 +5,10 @@ finishes, so a trial is complete or absent. Every model response is also kept by
 the moment it arrives, so no completed request is paid for twice: not after a crash, not
 inside a half-finished dialogue. Everything exports to pandas (`frames()`).
 
-The runner writes through the `*_async` methods: a writer thread with its own connection
-commits whatever is queued in one transaction (group commit) and only then wakes the callers,
-so a response is durable before `put_response_async` returns and a trial's row is committed
-with or after its responses, never before. SQLite runs with the GIL released, off the event
+The runner writes through the `*_async` / `*_nowait` methods: a writer thread with its own
+connection commits whatever is queued in one transaction (group commit), in queue order, and
+only then resolves the callers' futures; a trial's row, queued after its responses, is thus
+committed with or after them, never before. SQLite runs with the GIL released, off the event
 loop. Without a running writer (notebooks, coders) the plain methods write directly.
 """
 
@@ -120,10 +120,28 @@ class Store:
 
     async def _write_async(self, write: Write) -> None:
         """Queue `write` for the writer thread; return once its group is committed."""
+        await self._write_nowait(write)
+
+    def _write_nowait(self, write: Write) -> asyncio.Future[None]:
+        """Queue `write` for the writer thread; the future resolves once it is committed.
+
+        Writes commit in the order they were queued, so a write queued after another is never
+        durable before it.
+        """
         writer = self._writer or self._start_writer()
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         writer.submit(write, future)
-        await future
+        return future
+
+    def backlog(self) -> int:
+        """Writes queued for the writer thread and not yet taken (0 without a writer)."""
+        writer = self._writer
+        return 0 if writer is None else writer.backlog()
+
+    async def flush_async(self) -> None:
+        """Return once everything queued so far is committed (and its callers woken)."""
+        if self._writer is not None:
+            await self._write_async(lambda db: None)
 
     def _start_writer(self) -> _Writer:
         with self._writer_lock:
@@ -150,8 +168,9 @@ class Store:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self._write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                          (key, value)))
+        self._write(
+            lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        )
 
     # -- responses by request hash ---------------------------------------------------------
     def cached_response(self, request_hash: str) -> Response | None:
@@ -170,11 +189,16 @@ class Store:
         rows = [(key, model, response_json(r), now) for key, model, r in items]
         self._write(lambda db: db.executemany(_PUT_RESPONSE, rows))
 
-    async def put_response_async(self, request_hash: str, model: str, response: Response
-                                 ) -> None:
+    async def put_response_async(self, request_hash: str, model: str, response: Response) -> None:
         """`put_response` through the writer thread: durable when it returns."""
+        await self.put_response_nowait(request_hash, model, response)
+
+    def put_response_nowait(
+        self, request_hash: str, model: str, response: Response
+    ) -> asyncio.Future[None]:
+        """Queue a response for the writer thread; the future resolves once it is durable."""
         row = (request_hash, model, response_json(response), time.time())
-        await self._write_async(lambda db: db.execute(_PUT_RESPONSE, row))
+        return self._write_nowait(lambda db: db.execute(_PUT_RESPONSE, row))
 
     def response_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
@@ -198,7 +222,16 @@ class Store:
         self, trial: Trial, exchanges: list[Exchange], observation: Observation
     ) -> None:
         """`complete_trial` through the writer thread: committed when it returns."""
-        await self._write_async(_trial_write(trial, exchanges, observation))
+        await self.complete_trial_nowait(trial, exchanges, observation)
+
+    def complete_trial_nowait(
+        self, trial: Trial, exchanges: list[Exchange], observation: Observation
+    ) -> asyncio.Future[None]:
+        """Queue a finished trial (serialised now); the future resolves once it is committed.
+
+        Queued after its responses, it is committed with or after them, never before.
+        """
+        return self._write_nowait(_trial_write(trial, exchanges, observation))
 
     def fail_trial(self, trial: Trial, cause: str) -> None:
         """Mark a trial failed with its cause; it is tried again when the run is resumed."""
@@ -206,7 +239,11 @@ class Store:
 
     async def fail_trial_async(self, trial: Trial, cause: str) -> None:
         """`fail_trial` through the writer thread."""
-        await self._write_async(_fail_write(trial, cause))
+        await self.fail_trial_nowait(trial, cause)
+
+    def fail_trial_nowait(self, trial: Trial, cause: str) -> asyncio.Future[None]:
+        """Queue `fail_trial` for the writer thread."""
+        return self._write_nowait(_fail_write(trial, cause))
 
     def is_complete(self, trial_id: str) -> bool:
         """Whether `trial_id` is stored as done (one indexed lookup; for streaming designs)."""
@@ -237,6 +274,7 @@ class Store:
             tuple(None if _is_missing(v) else v for v in row)
             for row in frame.itertuples(index=False, name=None)
         ]
+
         def write(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM codes WHERE coder = ?", (coder,))
             db.executemany("INSERT INTO codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -246,12 +284,18 @@ class Store:
     # -- batches ---------------------------------------------------------------------------
     def record_batch(self, batch_id: str, subject: str, request_hashes: list[str]) -> None:
         row = (batch_id, subject, json.dumps(request_hashes), time.time())
-        self._write(lambda db: db.execute(
-            "INSERT OR REPLACE INTO batches VALUES (?, ?, 'submitted', ?, ?)", row))
+        self._write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO batches VALUES (?, ?, 'submitted', ?, ?)", row
+            )
+        )
 
     def set_batch_status(self, batch_id: str, status: str) -> None:
-        self._write(lambda db: db.execute(
-            "UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id)))
+        self._write(
+            lambda db: db.execute(
+                "UPDATE batches SET status = ? WHERE batch_id = ?", (status, batch_id)
+            )
+        )
 
     def finish_batch(self, batch_id: str, answered: Sequence[tuple[str, str, Response]]) -> None:
         """Keep a batch's answers and mark it done, in one transaction (never done first)."""
@@ -370,12 +414,14 @@ class _Writer:
     def __init__(self, path: Path) -> None:
         self._db = _connect(path)
         self._queue: queue.SimpleQueue[tuple[Write, Waiter] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="welfare-store-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="welfare-store-writer", daemon=True)
         self._thread.start()
 
     def submit(self, write: Write, waiter: Waiter) -> None:
         self._queue.put((write, waiter))
+
+    def backlog(self) -> int:
+        return self._queue.qsize()
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -478,18 +524,22 @@ def response_json(response: Response) -> str:
     memo = response.__dict__.get("_welfare_json")
     if memo is not None:
         return str(memo)
-    text = canonical_json({
-        "text": response.text,
-        "tool_calls": [
-            {"id": c.id, "name": c.name, "input": c.input} for c in response.tool_calls
-        ],
-        "stop_reason": response.stop_reason,
-        "usage": {"input_tokens": response.usage.input_tokens,
-                  "output_tokens": response.usage.output_tokens},
-        "latency_s": response.latency_s,
-        "model": response.model,
-        "raw": response.raw,
-    })
+    text = canonical_json(
+        {
+            "text": response.text,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "input": c.input} for c in response.tool_calls
+            ],
+            "stop_reason": response.stop_reason,
+            "usage": {
+                "input_tokens": response.usage.input_tokens,
+                "output_tokens": response.usage.output_tokens,
+            },
+            "latency_s": response.latency_s,
+            "model": response.model,
+            "raw": response.raw,
+        }
+    )
     object.__setattr__(response, "_welfare_json", text)
     return text
 
@@ -501,15 +551,30 @@ def _trial_write(trial: Trial, exchanges: list[Exchange], observation: Observati
     exchange_rows = []
     for seq, ex in enumerate(exchanges):
         key, request = request_key(ex.request, ex.model)
-        exchange_rows.append((
-            trial.id, seq, ex.role, ex.model, key, request, response_json(ex.response),
-            ex.response.usage.input_tokens, ex.response.usage.output_tokens,
-            ex.response.latency_s, int(ex.response.cached),
-        ))
+        exchange_rows.append(
+            (
+                trial.id,
+                seq,
+                ex.role,
+                ex.model,
+                key,
+                request,
+                response_json(ex.response),
+                ex.response.usage.input_tokens,
+                ex.response.usage.output_tokens,
+                ex.response.latency_s,
+                int(ex.response.cached),
+            )
+        )
     transcript = canonical_json(observation.transcript) if observation.transcript else None
     observation_row = (
-        trial.id, trial.probe, trial.subject, int(observation.valid),
-        canonical_json(observation.data), observation.raw_text, observation.invalid_reason,
+        trial.id,
+        trial.probe,
+        trial.subject,
+        int(observation.valid),
+        canonical_json(observation.data),
+        observation.raw_text,
+        observation.invalid_reason,
     )
 
     def write(db: sqlite3.Connection) -> None:
@@ -519,13 +584,17 @@ def _trial_write(trial: Trial, exchanges: list[Exchange], observation: Observati
             trial_row,
         )
         db.execute("DELETE FROM exchanges WHERE trial_id = ?", (trial.id,))
-        db.executemany("INSERT INTO exchanges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       exchange_rows)
+        db.executemany(
+            "INSERT INTO exchanges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", exchange_rows
+        )
         if transcript is not None:
-            db.execute("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
-                       (trial.id, trial.probe, trial.subject, transcript))
-        db.execute("INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   observation_row)
+            db.execute(
+                "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
+                (trial.id, trial.probe, trial.subject, transcript),
+            )
+        db.execute(
+            "INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?, ?, ?, ?)", observation_row
+        )
 
     return write
 

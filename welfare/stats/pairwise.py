@@ -47,6 +47,9 @@ _MAX_LIST = 10
 
 Method = Literal["ml", "firth"]
 
+START_TOLS = (1e-2, 1e-4)
+"""Newton tolerances of the two pseudo-count rounds that start the Firth iteration."""
+
 
 # ---------------------------------------------------------------------------------------------
 # Aggregation
@@ -178,7 +181,7 @@ def _check_connected(p: _Pairs) -> None:
         )
 
 
-def _check_identifiable(p: _Pairs) -> None:
+def _check_identifiable(p: _Pairs, hint: str = _HINT) -> None:
     """Raise a clear ValueError when the BT maximum-likelihood estimate does not exist.
 
     The MLE exists iff the directed 'beat' graph is strongly connected (Ford 1957).
@@ -187,7 +190,6 @@ def _check_identifiable(p: _Pairs) -> None:
     n = p.n_items
     wins = np.bincount(p.i, p.w_ij, n) + np.bincount(p.j, p.w_ji, n)
     losses = np.bincount(p.i, p.w_ji, n) + np.bincount(p.j, p.w_ij, n)
-    hint = _HINT
     never_won = p.items[wins == 0]
     if len(never_won):
         raise ValueError(
@@ -396,13 +398,13 @@ def _firth_start(p: _Pairs) -> np.ndarray:
     """
     n = p.n_items
     theta = _warm_start(p, 1.0)
-    for _ in range(2):
+    for tol in START_TOLS:  # hats at the warm start, then again near the answer
         pr = special.expit(theta[p.i] - theta[p.j])
         h = (p.w_ij + p.w_ji) * pr * (1.0 - pr)
         diag = np.bincount(p.i, h, n) + np.bincount(p.j, h, n)
         lev = np.clip(h * (1.0 / diag[p.i] + 1.0 / diag[p.j]), 0.0, 1.0)
         aug = _Pairs(p.items, p.i, p.j, p.w_ij + 0.5 * lev, p.w_ji + 0.5 * lev)
-        theta, _, _, _ = _bt_newton(aug, 0.0, theta, tol=1e-6, need_info=False)
+        theta, _, _, _ = _bt_newton(aug, 0.0, theta, tol=tol, need_info=False)
     return theta
 
 
@@ -421,7 +423,9 @@ def _bt_firth(
     errors need anyway. Items that (almost) never win make plain scoring oscillate slowly, so
     steps are Anderson-accelerated (``memory`` past steps), and a step that would lower the
     penalised log-likelihood falls back to plain scoring with step-halving. One dense Cholesky
-    factorisation and inverse per iteration.
+    factorisation and inverse per iteration; it stops once the last step is below ``tol`` or
+    the observed contraction says the error left after it is (the returned covariance is the
+    one at the last evaluated point, at most that step away).
     """
     n = p.n_items
     tot = p.w_ij + p.w_ji
@@ -431,6 +435,7 @@ def _bt_firth(
     pt = _firth_point(p, theta, idx_all)
     past_theta: list[np.ndarray] = []
     past_step: list[np.ndarray] = []
+    last = 0.0
     it = 0
     while True:
         it += 1
@@ -448,8 +453,13 @@ def _bt_firth(
         if fail != 0 or not np.all(np.isfinite(step)):
             raise linalg.LinAlgError("could not solve with the information matrix")
         step -= step.mean()
-        if np.max(np.abs(step)) < tol:
+        size = float(np.max(np.abs(step)))
+        # stop when this step is tiny, or when the contraction seen so far says that after it
+        # the error left is below tol (the iteration converges linearly at rate ρ)
+        rho = size / last if last > 0 else 1.0
+        if size < tol or (rho < 0.5 and rho / (1.0 - rho) * size < tol):
             break
+        last = size
         past_theta = [*past_theta[-memory:], pt.theta]
         past_step = [*past_step[-memory:], step]
         new = None
@@ -870,7 +880,7 @@ def thurstonian_mle(
     z_c = _z(confidence)
     p = _aggregate(comparisons, items, count, ties)
     if regularization == 0:
-        _check_identifiable(p)
+        _check_identifiable(p, _HINT_RIDGE)
     n = p.n_items
     lam = float(regularization)
 
