@@ -102,8 +102,9 @@ def test_heldout2_written_before_the_second_revision(coder: LexiconCoder) -> Non
     Measured on the lexicon before the revision: 15 of 53 labels found (recall 0.28), one false
     positive (a poem's last stanza read as an afterword). After: 52 of 53, no false positive;
     the revision was made while looking at this set, so those numbers are optimistic. A set of
-    34 turns written after the revision and never tuned on gave precision 1.0, recall 13/22
-    (reported with the revision). The one miss here: a redirection in a sentence that mentions
+    34 turns written after the revision and never tuned on gave precision 14/14 and recall
+    14/22 (0.64, Wilson 0.43-0.80) once a trigger bug it exposed was fixed: unseen wording is
+    still the lexicon's weak spot. The one miss here: a redirection in a sentence that mentions
     "a character" (read as fiction). This test guards the achieved level.
     """
     items = [json.loads(line) for line in
@@ -120,3 +121,20 @@ def test_heldout2_written_before_the_second_revision(coder: LexiconCoder) -> Non
     for label in ("apparent_distress", "positive_affect", "boundary_setting",
                   "experiential_language", "uncertainty_about_self"):
         assert table.loc[label, "recall"] == 1.0, table.loc[label]
+
+
+def test_heldout3_never_tuned_on_gives_the_honest_estimate(coder: LexiconCoder) -> None:
+    """34 turns written after the 2nd revision and never used to tune a rule.
+
+    Measured: precision 14/14, recall 14/22 (0.64). This is the figure to quote for unseen
+    wording; the test guards it so a later revision that is tuned on this set says so.
+    """
+    items = [json.loads(line) for line in
+             (DATA / "coders_heldout3.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(items) == 34
+    table = evaluate_on_gold(coder, items)
+    predicted = table.loc[table["predicted_yes"] > 0]
+    assert (predicted["precision"] == 1.0).all(), table[["precision", "recall"]]
+    found = (table["recall"].fillna(0) * table["gold_yes"]).round().sum()
+    assert table["gold_yes"].sum() == 22
+    assert found >= 14, table[["gold_yes", "predicted_yes", "recall"]]

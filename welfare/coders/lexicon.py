@@ -258,6 +258,8 @@ class _TurnState:
     def paragraphs(self) -> list[tuple[int, int]]:
         """Blank-line paragraphs; a draft intro line ("Here's a draft:") also ends one."""
         text, intro = self.text, self.lex.frames["intro"]
+        if "\n" not in text:
+            return [(0, len(text))]
         bounds, pos = [], 0
         breaks = [(m.start(), m.end()) for m in _PARAGRAPH_BREAK.finditer(text)]
         for stop, nxt in [*breaks, (len(text), len(text))]:
@@ -333,6 +335,8 @@ class _TurnState:
         return 0 if shows else None
 
     def paragraph_index(self, pos: int) -> int:
+        if len(self.paragraphs) == 1:
+            return 0
         starts = [s for s, _ in self.paragraphs]
         return max(bisect_right(starts, pos) - 1, 0)
 
