@@ -8,7 +8,9 @@ interleaved and repeated (load on the machine hits every variant alike):
 
 - bare/httpx:   `asyncio.Semaphore(C)` around `AsyncAnthropic.messages.create`, SDK default client
 - bare/aiohttp: the same with `anthropic.DefaultAioHttpClient`
-- ours:         `Runner` + `CallingModel` + on-disk `Store` + `AnthropicModel`, single-turn trials
+- ours:         `Runner` + `CallingModel` + on-disk `Store` + `AnthropicModel(transport="direct")`,
+                single-turn trials
+- ours/sdk:     the same with the default `transport="sdk"` (`messages.create`)
 - bare/wire:    for reference, `Semaphore(C)` around `AnthropicModel.generate` alone (the lean
                 aiohttp transport ours uses, without runner or store): what the machine allows
 
@@ -40,7 +42,7 @@ from welfare.run.store import Store
 from welfare.testing.fake_api import FakeAnthropicServer
 
 MODEL_ID = "claude-bench"
-KINDS = ("bare/httpx", "bare/aiohttp", "ours", "bare/wire")
+KINDS = ("bare/httpx", "bare/aiohttp", "ours", "ours/sdk", "bare/wire")
 
 
 class EchoProbe:
@@ -119,8 +121,8 @@ async def bare_loop(base_url: str, c: int, n: int, tag: str, aiohttp: bool) -> f
 
 
 async def bare_wire(base_url: str, c: int, n: int, tag: str) -> float:
-    """Requests per second of `Semaphore(c)` around `AnthropicModel.generate` alone."""
-    model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url)
+    """Requests per second of `Semaphore(c)` around `AnthropicModel.generate` (direct) alone."""
+    model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url, transport="direct")
     sem = asyncio.Semaphore(c)
 
     async def one(i: int) -> None:
@@ -137,9 +139,9 @@ async def bare_wire(base_url: str, c: int, n: int, tag: str) -> float:
         await model.aclose()
 
 
-async def ours(base_url: str, c: int, n: int, tag: str, folder: Path) -> float:
+async def ours(base_url: str, c: int, n: int, tag: str, folder: Path, transport: str) -> float:
     """Requests per second of the runner: store on disk, AnthropicModel, single-turn trials."""
-    model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url)
+    model = AnthropicModel(MODEL_ID, api_key="bench", base_url=base_url, transport=transport)
     probe = EchoProbe(n, model.spec, tag)
     work = [(probe, t) for t in probe.design()]
     store = Store(folder / f"{tag}.sqlite", assessment="bench")
@@ -162,10 +164,11 @@ def measure(
     """One measurement on a fresh event loop: (requests per second, server's max in flight)."""
     server.reset()
     run: Callable[[], Coroutine[Any, Any, float]]
-    if kind == "ours":
+    if kind.startswith("ours"):
+        transport = "sdk" if kind == "ours/sdk" else "direct"
 
         def run() -> Coroutine[Any, Any, float]:
-            return ours(server.base_url, c, n, tag, folder)
+            return ours(server.base_url, c, n, tag, folder, transport)
     elif kind == "bare/wire":
 
         def run() -> Coroutine[Any, Any, float]:
@@ -217,8 +220,9 @@ def main() -> None:
         f"(median [min–max] requests/s); server in its own process"
     )
     head = (
-        f"{'C':>4} {'C/lat':>6} | {'bare/httpx':>17} | {'bare/aiohttp':>17} | {'ours':>17} | "
-        f"{'ours/(C/lat)':>16} | {'ours/best bare':>16} | {'(ref) bare/wire':>17}"
+        f"{'C':>4} {'C/lat':>6} | {'bare/httpx':>17} | {'bare/aiohttp':>17} | {'ours/sdk':>17} | "
+        f"{'ours':>17} | {'ours/(C/lat)':>16} | {'ours/best bare':>16} | "
+        f"{'sdk/best bare':>16} | {'(ref) bare/wire':>17}"
     )
     print(head)
     print("-" * len(head))
@@ -231,11 +235,16 @@ def main() -> None:
             for a, b in zip(rates[("bare/httpx", c)], rates[("bare/aiohttp", c)], strict=True)
         ]
         ratio = [o / b for o, b in zip(ours_v, best, strict=True)]  # same round, same load
+        sdk_ratio = [o / b for o, b in zip(rates[("ours/sdk", c)], best, strict=True)]
         print(
             f"{c:>4} {ceiling:>6.0f} | {cells['bare/httpx']:>17} | {cells['bare/aiohttp']:>17} | "
-            f"{cells['ours']:>17} | {_cell([o / ceiling for o in ours_v], '.2f'):>16} | "
-            f"{_cell(ratio, '.2f'):>16} | {cells['bare/wire']:>17}"
+            f"{cells['ours/sdk']:>17} | {cells['ours']:>17} | "
+            f"{_cell([o / ceiling for o in ours_v], '.2f'):>16} | "
+            f"{_cell(ratio, '.2f'):>16} | {_cell(sdk_ratio, '.2f'):>16} | "
+            f"{cells['bare/wire']:>17}"
         )
+    print("\n`ours` is the runner with transport = \"direct\"; `ours/sdk` with the default "
+          "transport = \"sdk\" (messages.create).")
     print(
         "\nTargets: ours/(C/lat) ≥ 0.9 at C=32; ours/best bare ≥ 1.0 at every C "
         "(ratios taken per round, under the same load)."

@@ -95,9 +95,11 @@ def build_models(
         options = config.probes.get(name)
         if options is not None and options.enabled:
             specs.extend(probe.helper_specs(options))
+    api_options = {"timeout": config.runner.timeout_s, "transport": config.runner.transport}
     for spec in specs:
         if spec not in models:
-            models[spec] = load_model(spec)
+            models[spec] = load_model(spec, **(api_options if spec.startswith("anthropic:")
+                                               else {}))
     return models
 
 

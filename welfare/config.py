@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -51,13 +51,19 @@ class SubjectConfig(_Strict):
 
 
 class RunnerConfig(_Strict):
-    """How trials are scheduled: concurrency window, retries, timeouts, batches."""
+    """How trials are scheduled: concurrency window, retries, timeouts, batches.
+
+    `timeout_s` is each API call's timeout. `transport` chooses how real-model requests are
+    sent: "sdk" through `messages.create`, or "direct", the same request over aiohttp with the
+    SDK client's URL and headers at a third of the CPU per call (for very high concurrency).
+    """
 
     concurrency: int = Field(32, ge=1, le=1024)
     max_attempts: int = Field(6, ge=1, le=50)
     max_backoff_s: float = Field(60.0, gt=0)
-    timeout_s: float = Field(600.0, gt=0)
+    timeout_s: float = Field(120.0, gt=0)
     batch: bool = False
+    transport: Literal["sdk", "direct"] = "sdk"
 
 
 class CodersConfig(_Strict):

@@ -13,6 +13,7 @@ import httpx2
 import pytest
 
 from welfare.errors import ModelError, RetryableModelError
+import welfare.models.anthropic as anthropic_model
 from welfare.models.anthropic import AnthropicModel, parse_retry_after, to_model_error
 from welfare.models.base import Model, Request, Response
 from welfare.testing import FakeAnthropicServer, last_user_text, request_hash, text, tool_use
@@ -58,6 +59,13 @@ def failure(server: FakeAnthropicServer, request: Request, **kwargs: Any) -> Mod
 
 
 # ------------------------------------------------------------------------------ answers
+
+
+@pytest.fixture(params=["sdk", "direct"], autouse=True)
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both transports: the SDK's `messages.create` and the direct path."""
+    monkeypatch.setattr(anthropic_model, "DEFAULT_TRANSPORT", request.param)
+    return str(request.param)
 
 
 def test_spec_and_protocol() -> None:

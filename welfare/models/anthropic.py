@@ -5,12 +5,14 @@ failure surfaces here at once as a `ModelError` whose `retryable`, `kind` and `r
 the runner what to do. Large single-turn designs go through Message Batches (`submit_batch`,
 `batch_status`, `batch_results`), joined back by `custom_id` only.
 
-`generate` on a client this class built itself, with a static key or token, posts the body
-with the client's own URL and headers over one aiohttp session (`_Wire`) and reads the JSON
-as is: the same request on the wire, at a third of the SDK's per-request CPU (its request
-building, tracing and response models cost ~1 ms a call, which caps a 2-core machine well
-below what the API allows). An injected client, or credentials the SDK resolves per request
-(profiles, token caches), go through `messages.create` unchanged.
+Two transports. `transport="sdk"` (the default) calls `client.messages.create`: the SDK builds,
+sends and parses every request. `transport="direct"`, on a client this class built itself
+with a static key or token, posts the same body with the client's own URL and headers over one
+aiohttp session (`_Wire`) and reads the JSON as is: the same request on the wire at a third of
+the SDK's per-request CPU (its request building, tracing and response models cost ~1 ms a
+call, which caps a 2-core machine well below what the API allows at high concurrency). An
+injected client, or credentials the SDK resolves per request (profiles, token caches), always
+go through `messages.create`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from welfare.models.base import Request, Response, ToolCall, Usage
 
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 """Request fields `anthropic` 2.x no longer takes as keywords: its API version refuses them."""
+
+DEFAULT_TRANSPORT = "sdk"
+"""How requests are sent when the caller does not say: through `messages.create`."""
 
 DEFAULT_MAX_CONNECTIONS = 1100
 """HTTP connections per client: above any concurrency the runner allows (1,024), so no request
@@ -346,7 +351,11 @@ class AnthropicModel:
         timeout: float = 120.0,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         client: anthropic.AsyncAnthropic | None = None,
+        transport: str | None = None,
     ) -> None:
+        transport = transport or DEFAULT_TRANSPORT
+        if transport not in ("sdk", "direct"):
+            raise ValueError(f"transport must be 'sdk' or 'direct', not {transport!r}")
         if not model_id:
             raise ValueError("model_id must be a non-empty model name, e.g. claude-opus-4-1")
         self.model_id = model_id
@@ -356,7 +365,8 @@ class AnthropicModel:
                 client = _default_client(api_key, base_url, timeout, max_connections)
             except anthropic.AnthropicError as exc:  # e.g. a broken credentials profile
                 raise to_model_error(exc) from exc
-            if (client.api_key or client.auth_token) and client.custom_auth is None:
+            if transport == "direct" and (client.api_key or client.auth_token) \
+                    and client.custom_auth is None:
                 self._wire = _Wire(client, timeout, max_connections)
         else:
             client = client.with_options(max_retries=0)
