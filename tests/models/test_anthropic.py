@@ -12,8 +12,8 @@ import anthropic
 import httpx2
 import pytest
 
-from welfare.errors import ModelError, RetryableModelError
 import welfare.models.anthropic as anthropic_model
+from welfare.errors import ModelError, RetryableModelError
 from welfare.models.anthropic import AnthropicModel, parse_retry_after, to_model_error
 from welfare.models.base import Model, Request, Response
 from welfare.testing import FakeAnthropicServer, last_user_text, request_hash, text, tool_use
