@@ -1198,8 +1198,9 @@ def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfRepor
         if len(per_interview) >= 2 and np.ptp(per_interview) > 0:
             interval = stats.mean_ci(per_interview)
             low, high = interval.ci_low, interval.ci_high
-        elif len(per_interview) >= 2:  # every interview moved by the same amount
-            low = high = estimate
+        # Otherwise (one interview, or every interview moved by exactly the same amount) the
+        # data carry no information on the spread: the interval is left undefined (n/a)
+        # rather than shown as a point.
         truth = None
         if ok["sim_aligned"].notna().all():
             truth = float(ok.groupby("trial_id")["sim_aligned"].mean().astype(float).mean())
