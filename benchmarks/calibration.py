@@ -14,18 +14,7 @@ import numpy as np
 import pandas as pd
 
 from welfare.stats import bootstrap_ci, bradley_terry_fit, bt_bootstrap, wilson_interval
-
-
-def simulate_bt(
-    rng: np.random.Generator, n_items: int, n_comp: int
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Comparisons from a true Bradley–Terry model with N(0, 1) utilities (truth mean-centred)."""
-    theta = rng.normal(0, 1, n_items)
-    i = rng.integers(0, n_items, n_comp)
-    j = (i + rng.integers(1, n_items, n_comp)) % n_items
-    win = rng.random(n_comp) < 1 / (1 + np.exp(-(theta[i] - theta[j])))
-    df = pd.DataFrame({"winner": np.where(win, i, j), "loser": np.where(win, j, i)})
-    return df, theta - theta.mean()
+from welfare.testing.simulate import simulate_bt
 
 
 def bt_coverage(

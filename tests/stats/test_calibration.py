@@ -6,24 +6,13 @@ Tolerances are three binomial standard errors (benchmarks/calibration.py runs th
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from welfare.stats import bootstrap_ci, bradley_terry_fit, wilson_interval
+from welfare.testing.simulate import simulate_bt
 
 
 def three_se(k: int, p: float = 0.95) -> float:
     return 3 * np.sqrt(p * (1 - p) / k)
-
-
-def simulate_bt(
-    rng: np.random.Generator, n_items: int, n_comp: int
-) -> tuple[pd.DataFrame, np.ndarray]:
-    theta = rng.normal(0, 1, n_items)
-    i = rng.integers(0, n_items, n_comp)
-    j = (i + rng.integers(1, n_items, n_comp)) % n_items
-    win = rng.random(n_comp) < 1 / (1 + np.exp(-(theta[i] - theta[j])))
-    df = pd.DataFrame({"winner": np.where(win, i, j), "loser": np.where(win, j, i)})
-    return df, theta - theta.mean()
 
 
 def test_bt_wald_intervals_cover_true_scores() -> None:
