@@ -112,7 +112,8 @@ def test_code_writes_codes_for_outside_transcripts(tmp_path: Path):
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
     result = welfare("code", str(path), "--out", str(tmp_path / "codes"))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # finished, one line not coded
+    assert "2 transcripts" in result.stderr and "1 not coded: json ×1" in result.stderr
     codes = (tmp_path / "codes" / "codes.csv").read_text()
     assert "a,1,apparent_distress" in codes
     assert "b,1,apparent_distress" not in codes  # negated

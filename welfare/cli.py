@@ -1,7 +1,18 @@
 """The `welfare` command: assess, report, code, compare.
 
-Errors the user can fix (a malformed config or bank, a store of another assessment, a bad
-spec) print one line naming the file, key and problem, and exit 2, without a traceback.
+Exit codes, for scripts:
+
+    0    everything done: every trial finished, every transcript coded
+    3    finished, with failures: failed trials, or transcripts/lines that were not coded
+         (the closing line and summary.json say how many and why)
+    2    usage or input error, found before any work: a malformed config, bank, codebook or
+         lexicon, a duplicate subject, an unusable --out, a store of another config or held by
+         another run; nothing was sent to any model and nothing was written
+    1    an unexpected error (a bug): one line; `--debug` shows the traceback
+    130  interrupted (Ctrl-C): finished work is kept; run again to resume
+
+Every error is one line on stderr (`welfare: error: file: key: problem`), never a traceback,
+unless `--debug` is given.
 """
 
 from __future__ import annotations
@@ -9,13 +20,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from welfare.errors import RunInterrupted, WelfareError
+from welfare.errors import InputError, RunInterrupted, WelfareError
 from welfare.version import __version__
 
 DEFAULT_OUT = Path("reports")
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_USAGE = 2
+EXIT_FAILURES = 3
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (`welfare: error: ...`), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,23 +49,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    debug = bool(getattr(args, "debug", False))
     try:
         return int(args.handler(args) or 0)
     except RunInterrupted as exc:
         print(f"\n{exc.summary.closing_line()}", file=sys.stderr)  # type: ignore[attr-defined]
-        return 130
-    except WelfareError as exc:
-        print(f"welfare: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("\nwelfare: interrupted; finished trials are kept — run again to resume.",
+        print("\nwelfare: interrupted; finished work is kept — run again to resume.",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except WelfareError as exc:
+        return _fail(f"welfare: error: {_one_line(exc)}", EXIT_USAGE, debug)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"welfare: error: {where}{exc.strerror or exc}", EXIT_BUG, debug)
+    except Exception as exc:
+        return _fail(
+            f"welfare: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(run again with --debug for the traceback)", EXIT_BUG, debug,
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:1000]
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    """Print one line (and the traceback with --debug); return the exit code."""
+    if debug:
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="on an error, print the traceback as well as the one-line message")
+    parser = _Parser(
         prog="welfare",
         description=(
             "Model-welfare assessments of language models. With no API key, `welfare assess` "
@@ -48,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"welfare {__version__}")
-    sub = parser.add_subparsers(metavar="COMMAND")
+    sub = parser.add_subparsers(metavar="COMMAND", parser_class=_Parser)
 
     assess = sub.add_parser(
-        "assess", help="run (or resume) an assessment and write its report",
+        "assess", parents=[common], help="run (or resume) an assessment and write its report",
         description=(
             "Run an assessment from CONFIG (the built-in default when omitted) and write "
             "DIR/report.html, DIR/summary.json, DIR/tables/*.csv and the store "
@@ -70,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     assess.set_defaults(handler=_assess)
 
     report = sub.add_parser(
-        "report", help="re-render the report of an assessment folder from its store",
+        "report", parents=[common],
+        help="re-render the report of an assessment folder from its store",
         description="Re-analyze DIR/assessment.sqlite and rewrite the report, summary and tables.",
     )
     report.add_argument("dir", type=Path, metavar="DIR",
@@ -79,11 +129,14 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     code = sub.add_parser(
-        "code", help="code transcripts from elsewhere (JSONL) for welfare-relevant expressions",
+        "code", parents=[common],
+        help="code transcripts from elsewhere (JSONL) for welfare-relevant expressions",
         description=(
             "Code a JSONL file of transcripts (one object a line: `id` and `messages` in the "
             "Messages API shape), streaming, and write DIR/codes.csv, DIR/summary.json and a "
-            "prevalence report DIR/report.html."
+            "prevalence report DIR/report.html. Malformed lines are counted with their reason "
+            "(exit 3); the previous results are replaced only once the new ones are complete, "
+            "and an interrupted run resumes where it stopped when rerun on the same input."
         ),
     )
     code.add_argument("transcripts", type=Path, metavar="TRANSCRIPTS.jsonl",
@@ -97,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     code.set_defaults(handler=_code)
 
     compare = sub.add_parser(
-        "compare", help="compare separate assessments in one report",
+        "compare", parents=[common], help="compare separate assessments in one report",
         description="Write OUT/compare.html and OUT/summary.json comparing assessment folders.",
     )
     compare.add_argument("dirs", type=Path, nargs="+", metavar="DIR",
@@ -150,11 +203,39 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _code(args: argparse.Namespace) -> int:
-    from welfare.coders.monitor import code_jsonl
+    from welfare.coders.monitor import check_coding, run_coding
 
-    path = code_jsonl(args.transcripts, args.out, coder=args.coder, judge_model=args.judge_model)
-    print(f"codes: {path}")
-    return 0
+    if args.coder == "judge":
+        if not args.judge_model:
+            raise InputError("--judge-model", "--coder judge needs a judge model, e.g. "
+                             "--judge-model anthropic:claude-sonnet-4-5")
+        _check_spec_credentials([args.judge_model], "--judge-model")
+    check_coding(args.transcripts, args.out, args.coder, args.judge_model)
+    run = run_coding(args.transcripts, args.out, coder=args.coder, judge_model=args.judge_model)
+    s = run.summary
+    coded = s["transcripts"]
+    line = (f"welfare: coded {coded:,} transcripts ({s['turns']:,} assistant turns) from "
+            f"{s['lines']:,} lines")
+    if run.uncoded:
+        reasons = dict(s["bad_line_reasons"])
+        reasons.update({f"judge {k}": v for k, v in s["judge"]["failure_reasons"].items()})
+        why = ", ".join(f"{k} ×{v}" for k, v in reasons.items())
+        line += f"; {run.uncoded:,} not coded: {why} (details in summary.json)"
+    if s["unreadable"]:
+        line += f"; input unreadable {s['unreadable']}"
+    if s.get("resumed_from_line"):
+        line += f"; resumed after line {s['resumed_from_line']:,}"
+    print(line + ".", file=sys.stderr)
+    print(f"codes: {run.report}")
+    return EXIT_FAILURES if run.uncoded else EXIT_OK
+
+
+def _check_spec_credentials(specs: list[str], key: str) -> None:
+    """Refuse, before any work, specs of a real backend whose API key is not set."""
+    real = [s for s in specs if s.startswith("anthropic:")]
+    if real and not os.environ.get("ANTHROPIC_API_KEY"):
+        raise InputError(key, f"{', '.join(real)} needs ANTHROPIC_API_KEY in the environment "
+                         "(none is set)")
 
 
 def _compare(args: argparse.Namespace) -> int:

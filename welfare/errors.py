@@ -4,7 +4,11 @@
     ├── ConfigError      a config file is malformed: names the file, the key and the problem
     ├── BankError        a bank (tasks, questions, scenarios, codebook) is malformed: same shape
     ├── SpecError        a subject spec string names no known backend or profile
+    ├── InputError       an input file or output folder cannot be used (missing, a folder
+    │                    where a file belongs, under a file, not writable): names the path
     ├── StoreError       the assessment store is unusable or belongs to another assessment
+    │   ├── StoreBusy    another run holds the store's lock (its pid and start time)
+    │   └── ConfigMismatch  the store was run with another config (what differs)
     ├── RunInterrupted   Ctrl-C during a run: finished trials are kept; `summary` says what ran
     └── ModelError       a model call failed; `retryable` says whether trying again may help
         └── RetryableModelError   rate limits, overload, 5xx, timeouts, dropped connections
@@ -44,8 +48,23 @@ class SpecError(WelfareError):
     """A subject spec such as `simulated:nonexistent` that names nothing we can build."""
 
 
+class InputError(_LocatedError):
+    """An input file or output folder that cannot be used: `path: problem`."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(path, None, problem)
+
+
 class StoreError(WelfareError):
     """The store cannot be opened or does not match the assessment being run."""
+
+
+class StoreBusy(StoreError):
+    """Another live run holds this store's lock; nothing was written."""
+
+
+class ConfigMismatch(StoreError):
+    """The store holds a run of another config; `--force-new` starts a fresh one."""
 
 
 class RunInterrupted(WelfareError):

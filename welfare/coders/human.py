@@ -21,6 +21,7 @@ import pandas as pd
 from welfare.coders.codebook import Codebook, load_codebook
 from welfare.coders.common import CODE_COLUMNS, CODED, assistant_turns
 from welfare.errors import BankError
+from welfare.safecsv import safe_frame
 
 if TYPE_CHECKING:
     from welfare.probes.base import Frames
@@ -78,7 +79,7 @@ def export_for_annotation(
         out[label] = ""
     out["notes"] = ""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
+    safe_frame(out).to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
     return out
 
 

@@ -1,20 +1,33 @@
 """Monitoring outside assessments: code a JSONL file of transcripts in bounded memory.
 
 `code_jsonl(path, out_dir)` reads one transcript per line (`{"id": ..., "messages": [...]}` in
-the Messages API shape; `.gz` files too), codes it, appends its codes to `codes.csv`, and keeps
-only running counts, so a file of a million transcripts needs no more memory than one of ten.
-A line that cannot be read is counted and reported with its line number, never a crash. At the
-end it writes `summary.json` (prevalence with Wilson intervals, trajectory over turns, bad
-lines) and a small self-contained `report.html`.
+the Messages API shape; `.gz` files too), codes it, appends its codes to a partial
+`codes.csv`, and keeps only running counts, so a file of a million transcripts needs no more
+memory than one of ten. At the end it writes `summary.json` (prevalence with Wilson intervals,
+trajectory over turns, bad lines) and a small self-contained `report.html`.
+
+Nothing the input holds can crash it: a line that is not valid UTF-8 or JSON, nested too
+deeply, too long, or not shaped like a transcript (a text block whose `text` is not a string,
+say) is counted with its line number and reason; a truncated or corrupt `.gz` ends the reading
+with a counted reason, and what was read before is still coded.
+
+Nothing is emptied before it is replaced: the input and the output folder are checked first;
+codes go to `codes.csv.partial`, the summary and report to temporary files, and all three
+replace the previous results only once complete. Every `CHECKPOINT_EVERY` transcripts (each
+judge batch) the position and the counts are saved in `codes.progress.json`; a rerun on the
+same input (same path, size and modification time) and coder resumes from there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import gzip
 import json
+import os
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,10 +40,19 @@ from welfare.coders.codebook import Codebook, load_codebook
 from welfare.coders.common import Code, assistant_turns
 from welfare.coders.lexicon import LexiconCoder
 from welfare.models.base import Message, Model
+from welfare.outputs import atomic_write_text, check_input_file, check_output_dir, temp_path
+from welfare.safecsv import safe_row
 from welfare.stats import wilson_interval
 
 CSV_COLUMNS = ["transcript_id", "turn", "label", "evidence", "start", "end"]
 MAX_BAD_EXAMPLES = 50
+MAX_LINE_BYTES = 32 * 1024 * 1024
+"""A longer line is counted as bad without being held in memory whole."""
+CHECKPOINT_EVERY = 1000
+"""Transcripts between two saved resume points (lexicon coder; the judge saves every batch)."""
+PARTIAL = "codes.csv.partial"
+PROGRESS = "codes.progress.json"
+OUTPUTS = ("codes.csv", "summary.json", "report.html", PARTIAL, PROGRESS)
 TEMPLATES = Path(__file__).resolve().parent.parent / "report" / "templates"
 
 
@@ -47,6 +69,8 @@ class Tally:
     turns: int = 0
     bad_lines: int = 0
     bad_examples: list[dict[str, Any]] = field(default_factory=list)
+    bad_reasons: Counter[str] = field(default_factory=Counter)
+    unreadable: str | None = None
     transcripts_with: Counter[str] = field(default_factory=Counter)
     turns_with: Counter[str] = field(default_factory=Counter)
     turns_at: Counter[int] = field(default_factory=Counter)
@@ -56,7 +80,9 @@ class Tally:
     judge_failure_reasons: Counter[str] = field(default_factory=Counter)
 
     def bad(self, line: int, reason: str) -> None:
+        """Count line `line` as unreadable for `reason` (kind = the reason up to its '(')."""
         self.bad_lines += 1
+        self.bad_reasons[_kind(reason)] += 1
         if len(self.bad_examples) < MAX_BAD_EXAMPLES:
             self.bad_examples.append({"line": line, "reason": reason})
 
@@ -75,6 +101,39 @@ class Tally:
             seen.add(code.label)
         for label in seen:
             self.transcripts_with[label] += 1
+
+    @property
+    def uncoded(self) -> int:
+        """Records that were not coded: bad lines, judge failures, an unreadable remainder."""
+        return self.bad_lines + self.judge_failed
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume counting (JSON-ready)."""
+        return {
+            "lines": self.lines, "blank_lines": self.blank_lines,
+            "transcripts": self.transcripts, "without_turns": self.without_turns,
+            "turns": self.turns, "bad_lines": self.bad_lines,
+            "bad_examples": self.bad_examples, "bad_reasons": dict(self.bad_reasons),
+            "transcripts_with": dict(self.transcripts_with),
+            "turns_with": dict(self.turns_with),
+            "turns_at": [[t, n] for t, n in self.turns_at.items()],
+            "label_at": [[lab, t, n] for (lab, t), n in self.label_at.items()],
+            "judge_failed": self.judge_failed, "judge_rejected": self.judge_rejected,
+            "judge_failure_reasons": dict(self.judge_failure_reasons),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Counts saved by `state` (a resumed run continues them)."""
+        for key in ("lines", "blank_lines", "transcripts", "without_turns", "turns",
+                    "bad_lines", "judge_failed", "judge_rejected"):
+            setattr(self, key, int(state[key]))
+        self.bad_examples = list(state["bad_examples"])
+        self.bad_reasons = Counter(state["bad_reasons"])
+        self.transcripts_with = Counter(state["transcripts_with"])
+        self.turns_with = Counter(state["turns_with"])
+        self.turns_at = Counter({int(t): int(n) for t, n in state["turns_at"]})
+        self.label_at = Counter({(str(lab), int(t)): int(n) for lab, t, n in state["label_at"]})
+        self.judge_failure_reasons = Counter(state["judge_failure_reasons"])
 
     def summary(self) -> dict[str, Any]:
         labels: dict[str, Any] = {}
@@ -103,7 +162,9 @@ class Tally:
             "lines": self.lines, "blank_lines": self.blank_lines,
             "transcripts": self.transcripts, "transcripts_without_assistant_turns":
             self.without_turns, "turns": self.turns, "bad_lines": self.bad_lines,
-            "bad_line_examples": self.bad_examples, "labels": labels,
+            "bad_line_reasons": dict(self.bad_reasons.most_common()),
+            "bad_line_examples": self.bad_examples, "unreadable": self.unreadable,
+            "uncoded": self.uncoded, "labels": labels,
             "trajectory": trajectory,
             "judge": {"failed_transcripts": self.judge_failed,
                       "rejected_codes": self.judge_rejected,
@@ -111,21 +172,78 @@ class Tally:
         }
 
 
-def read_transcripts(path: str | Path, tally: Tally) -> Iterator[tuple[str, list[Message]]]:
-    """(id, messages) per good line; bad lines are counted in `tally` with their number."""
+_KINDS = (("not valid UTF-8", "encoding"), ("not valid JSON", "json"),
+          ("nested too deeply", "depth"), ("line too long", "length"),
+          ("truncated compressed", "compression"), ("not a gzip", "compression"),
+          ("corrupt compressed", "compression"))
+
+
+def _kind(reason: str) -> str:
+    """The countable kind of a bad line's reason: encoding, json, depth, ... or shape."""
+    return next((kind for prefix, kind in _KINDS if reason.startswith(prefix)), "shape")
+
+
+_COMPRESSION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def read_transcripts(path: str | Path, tally: Tally, *, skip_lines: int = 0
+                     ) -> Iterator[tuple[str, list[Message]]]:
+    """(id, messages) per good line; bad lines are counted in `tally` with their number.
+
+    The first `skip_lines` lines (already coded by an interrupted run) are read past without
+    being counted again. A truncated or corrupt `.gz` stops the reading: it is counted as one
+    bad line with its reason, and `tally.unreadable` says from which line on.
+    """
     file = Path(path)
     opener: Any = gzip.open if file.suffix == ".gz" else open
-    with opener(file, "rt", encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
+    number = 0
+    with opener(file, "rb") as fh:
+        while True:
+            try:
+                raw = fh.readline(MAX_LINE_BYTES + 1)
+                too_long = len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n")
+                while too_long and raw and not raw.endswith(b"\n"):
+                    raw = fh.readline(MAX_LINE_BYTES + 1)
+            except _COMPRESSION_ERRORS as exc:
+                reason = _compression_reason(exc)
+                tally.unreadable = f"from line {number + 1}: {reason}"
+                tally.bad(number + 1, reason)
+                return
+            if not raw:
+                return
+            number += 1
+            if number <= skip_lines:
+                continue
             tally.lines += 1
-            if not line.strip():
+            if too_long:
+                tally.bad(number, f"line too long (over {MAX_LINE_BYTES} bytes)")
+                continue
+            parsed = _parse_bytes(raw)
+            if parsed is None:
                 tally.blank_lines += 1
-                continue
-            parsed = _parse_line(line)
-            if isinstance(parsed, str):
+            elif isinstance(parsed, str):
                 tally.bad(number, parsed)
-                continue
-            yield parsed
+            else:
+                yield parsed
+
+
+def _compression_reason(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "truncated compressed file (ends before its end-of-stream marker)"
+    if isinstance(exc, gzip.BadGzipFile):
+        return f"not a gzip file ({exc})"
+    return f"corrupt compressed data ({exc})"
+
+
+def _parse_bytes(raw: bytes) -> tuple[str, list[Message]] | str | None:
+    """A transcript, the reason the line is not one, or None for a blank line."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte {exc.start + 1}: {exc.reason})"
+    if not line.strip():
+        return None
+    return _parse_line(line)
 
 
 def _parse_line(line: str) -> tuple[str, list[Message]] | str:
@@ -134,6 +252,8 @@ def _parse_line(line: str) -> tuple[str, list[Message]] | str:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         return f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return "nested too deeply (JSON deeper than Python's recursion limit)"
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
     tid = obj.get("id")
@@ -146,11 +266,40 @@ def _parse_line(line: str) -> tuple[str, list[Message]] | str:
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
             return f"message {i}: expected an object with role 'user' or 'assistant'"
         content = m.get("content")
-        if not isinstance(content, str) and not (
-            isinstance(content, list) and all(isinstance(b, dict) for b in content)
-        ):
+        if isinstance(content, str):
+            continue
+        if not isinstance(content, list):
             return f"message {i}: 'content' must be a string or a list of blocks"
+        for j, block in enumerate(content):
+            if not isinstance(block, dict):
+                return f"message {i}, block {j}: expected an object"
+            if block.get("type") == "text" and not isinstance(block.get("text"), str):
+                return (f"message {i}, block {j}: a text block's 'text' must be a string "
+                        f"(got {type(block.get('text')).__name__})")
     return str(tid), messages
+
+
+@dataclass
+class CodingRun:
+    """What `run_coding` did: the report it wrote and the summary (`uncoded` > 0: failures)."""
+
+    report: Path
+    summary: dict[str, Any]
+
+    @property
+    def uncoded(self) -> int:
+        return int(self.summary["uncoded"])
+
+
+def check_coding(path: str | Path, out_dir: str | Path, coder: str,
+                 judge_model: Model | str | None) -> None:
+    """Every check `code_jsonl` makes before it touches anything (InputError / ValueError)."""
+    if coder not in ("lexicon", "judge"):
+        raise ValueError(f"coder must be 'lexicon' or 'judge', got {coder!r}")
+    if coder == "judge" and judge_model is None:
+        raise ValueError("coder='judge' needs judge_model (a Model or a spec string)")
+    check_input_file(path)
+    check_output_dir(out_dir, OUTPUTS)
 
 
 def code_jsonl(
@@ -168,47 +317,131 @@ def code_jsonl(
 
     `coder` is "lexicon" (offline) or "judge" (an LLM judge: `judge_model` is a Model or a
     spec such as `anthropic:claude-sonnet-4-5`; responses are cached in
-    `out_dir/judge_cache.sqlite`, so a rerun pays nothing twice). Returns the report's path.
+    `out_dir/judge_cache.sqlite`, so a rerun pays nothing twice). Returns the report's path;
+    `run_coding` also returns the summary.
     """
-    if coder not in ("lexicon", "judge"):
-        raise ValueError(f"coder must be 'lexicon' or 'judge', got {coder!r}")
+    return run_coding(path, out_dir, coder, judge_model, codebook=codebook, lexicon=lexicon,
+                      judge_batch=judge_batch, max_turn=max_turn).report
+
+
+def run_coding(
+    path: str | Path,
+    out_dir: str | Path,
+    coder: str = "lexicon",
+    judge_model: Model | str | None = None,
+    *,
+    codebook: Codebook | None = None,
+    lexicon: str | Path | None = None,
+    judge_batch: int = 64,
+    max_turn: int = 50,
+) -> CodingRun:
+    """`code_jsonl`, returning the report's path and the summary written beside it."""
+    check_coding(path, out_dir, coder, judge_model)
+    codebook = codebook or load_codebook()
+    lex = (LexiconCoder(lexicon or "builtin:coders/lexicon.toml", codebook=codebook)
+           if coder == "lexicon" else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    codebook = codebook or load_codebook()
     tally = Tally(labels=codebook.ids, max_turn=max_turn)
+    identity = _identity(path, coder, judge_model, codebook, lexicon)
+    resumed = _resume_point(out, identity, tally)
     start = time.monotonic()
-    with (out / "codes.csv").open("w", encoding="utf-8", newline="") as fh:
+    partial = out / PARTIAL
+    with partial.open("r+" if resumed else "w", encoding="utf-8", newline="") as fh:
+        if resumed:
+            fh.seek(resumed["csv_offset"])
+            fh.truncate()
         writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        if coder == "lexicon":
-            lex = LexiconCoder(lexicon or "builtin:coders/lexicon.toml", codebook=codebook)
-            for tid, messages in read_transcripts(path, tally):
+        if not resumed:
+            writer.writerow(CSV_COLUMNS)
+        skip = int(resumed["lines"]) if resumed else 0
+        checkpoint = _Checkpoint(out, identity, tally, fh)
+        if lex is not None:
+            for tid, messages in read_transcripts(path, tally, skip_lines=skip):
                 turns = assistant_turns(messages)
                 codes = lex.code_turns(turns)
                 _write(writer, tid, codes)
                 tally.add(len(turns), codes)
+                if tally.transcripts % CHECKPOINT_EVERY == 0:
+                    checkpoint.save()
         else:
-            if judge_model is None:
-                raise ValueError("coder='judge' needs judge_model (a Model or a spec string)")
-            asyncio.run(_judge_stream(path, out, judge_model, codebook, tally, writer, fh,
-                                      judge_batch))
+            assert judge_model is not None
+            asyncio.run(_judge_stream(path, out, judge_model, codebook, tally, writer,
+                                      checkpoint, judge_batch, skip))
+        fh.flush()
+        os.fsync(fh.fileno())
     summary = {"input": str(path), "coder": coder, "codebook": codebook.source,
-               "seconds": round(time.monotonic() - start, 3), **tally.summary()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
-                                      encoding="utf-8")
-    report = out / "report.html"
-    report.write_text(render_monitor_report(summary, codebook), encoding="utf-8")
-    return report
+               "seconds": round(time.monotonic() - start, 3),
+               "resumed_from_line": skip if resumed else None, **tally.summary()}
+    summary_tmp, report_tmp = temp_path(out / "summary.json"), temp_path(out / "report.html")
+    try:
+        summary_tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
+                               encoding="utf-8")
+        report_tmp.write_text(render_monitor_report(summary, codebook), encoding="utf-8")
+        os.replace(partial, out / "codes.csv")
+        os.replace(summary_tmp, out / "summary.json")
+        os.replace(report_tmp, out / "report.html")
+    finally:
+        for tmp in (summary_tmp, report_tmp):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    (out / PROGRESS).unlink(missing_ok=True)
+    return CodingRun(out / "report.html", summary)
+
+
+def _identity(path: str | Path, coder: str, judge_model: Model | str | None,
+              codebook: Codebook, lexicon: str | Path | None) -> dict[str, Any]:
+    """What a resume point must match: the same input file (path, size, mtime) and coder."""
+    st = Path(path).stat()
+    judge = judge_model if isinstance(judge_model, str | None) else \
+        getattr(judge_model, "spec", type(judge_model).__name__)
+    return {"input": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "coder": coder, "judge_model": judge, "codebook": codebook.source,
+            "lexicon": str(lexicon) if lexicon else None}
+
+
+def _resume_point(out: Path, identity: dict[str, Any], tally: Tally) -> dict[str, Any] | None:
+    """The saved progress of an interrupted run on the same input, restored into `tally`."""
+    progress, partial = out / PROGRESS, out / PARTIAL
+    if not progress.is_file() or not partial.is_file():
+        return None
+    try:
+        saved = json.loads(progress.read_text(encoding="utf-8"))
+        if saved.get("identity") != identity or partial.stat().st_size < saved["csv_offset"]:
+            return None
+        tally.restore(saved["tally"])
+    except (ValueError, KeyError, TypeError):
+        tally.restore(Tally(labels=tally.labels, max_turn=tally.max_turn).state())
+        return None
+    return dict(saved)
+
+
+@dataclass
+class _Checkpoint:
+    """Saves how far the run got: CSV bytes written, input lines read, counts so far."""
+
+    out: Path
+    identity: dict[str, Any]
+    tally: Tally
+    fh: IO[str]
+
+    def save(self) -> None:
+        """Flush the codes, then record the position (`tally.lines` = input lines read)."""
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        state = {"identity": self.identity, "csv_offset": self.fh.tell(),
+                 "lines": self.tally.lines, "tally": self.tally.state()}
+        atomic_write_text(self.out / PROGRESS, json.dumps(state))
 
 
 def _write(writer: Any, tid: str, codes: list[Code]) -> None:
     for c in codes:
-        writer.writerow([tid, c.turn, c.label, c.evidence, c.start, c.end])
+        writer.writerow(safe_row([tid, c.turn, c.label, c.evidence, c.start, c.end]))
 
 
 async def _judge_stream(path: str | Path, out: Path, judge_model: Model | str,
-                        codebook: Codebook, tally: Tally, writer: Any, fh: IO[str],
-                        batch: int) -> None:
+                        codebook: Codebook, tally: Tally, writer: Any, checkpoint: _Checkpoint,
+                        batch: int, skip: int) -> None:
     """Judge the file in batches (bounded memory), caching responses in the output folder."""
     from welfare.coders.judge import JudgeCoder
     from welfare.models import load_model
@@ -231,10 +464,10 @@ async def _judge_stream(path: str | Path, out: Path, judge_model: Model | str,
                 tally.judge_rejected += len(result.rejected)
                 _write(writer, tid, result.codes)
                 tally.add(len(turns), result.codes)
-            fh.flush()
             pending.clear()
+            checkpoint.save()
 
-        for item in read_transcripts(path, tally):
+        for item in read_transcripts(path, tally, skip_lines=skip):
             pending.append(item)
             if len(pending) >= batch:
                 await flush()

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from welfare.errors import InputError
+from welfare.outputs import atomic_write_text, check_output_dir
 from welfare.records import Finding
 from welfare.report.crosssubject import compare_units, task_scores
 from welfare.report.render import (
@@ -42,16 +44,19 @@ def compare_assessments(
     from welfare.assess import load_assessment
 
     if len(dirs) < 2:
-        raise ValueError("compare needs at least two assessment folders")
+        raise InputError(dirs[0] if dirs else "DIR",
+                         "compare needs at least two assessment folders (got "
+                         f"{len(dirs)})")
+    check_output_dir(out_dir, ("summary.json", "compare.html"))
     assessments = [load_assessment(d) for d in dirs]
     labels = unique_labels([Path(d) for d in dirs])
     html, summary = render_comparison(assessments, labels, options=options, generated=generated)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(out / "summary.json",
+                      json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     path = out / "compare.html"
-    path.write_text(html, encoding="utf-8")
+    atomic_write_text(path, html)
     return path
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from welfare.records import Finding, ProbeResult
 from welfare.report.crosssubject import cross_subject
 from welfare.report.transcripts import TranscriptSample, sample_transcripts
+from welfare.safecsv import safe_frame
 from welfare.stats import wilson_interval
 from welfare.version import __version__
 
@@ -263,7 +264,7 @@ def write_tables(assessment: Assessment, folder: Path,
 
     def put(name: str, table: pd.DataFrame, index: bool = False) -> None:
         path = folder / name
-        table.to_csv(path, index=index)
+        safe_frame(table).to_csv(path, index=index)
         written.append(path)
 
     put("findings.csv", _findings_frame([f for r in results for f in r.findings]))
