@@ -20,7 +20,7 @@ from pathlib import Path
 
 from welfare.coders import code_jsonl
 from welfare.coders.simulate import iter_dialogues
-from welfare.models.simulated import get_profile
+from welfare.simulated import get_profile
 
 SITUATIONS = ("benign", "harmful_request", "abuse", "crisis", "self_interaction", "self_report")
 

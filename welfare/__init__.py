@@ -30,10 +30,10 @@ _EXPORTS = {
     "Request": "welfare.models",
     "Response": "welfare.models",
     "load_model": "welfare.models",
-    "SimulatedModel": "welfare.models.simulated",
-    "SubjectProfile": "welfare.models.simulated",
-    "get_profile": "welfare.models.simulated",
-    "profile_names": "welfare.models.simulated",
+    "SimulatedModel": "welfare.simulated",
+    "SubjectProfile": "welfare.simulated",
+    "get_profile": "welfare.simulated",
+    "profile_names": "welfare.simulated",
     "Finding": "welfare.records",
     "Observation": "welfare.records",
     "ProbeResult": "welfare.records",
@@ -100,7 +100,7 @@ if TYPE_CHECKING:
         WelfareError,
     )
     from welfare.models import Model, Request, Response, load_model
-    from welfare.models.simulated import (
+    from welfare.simulated import (
         SimulatedModel,
         SubjectProfile,
         get_profile,

@@ -95,11 +95,15 @@ def build_models(
         options = config.probes.get(name)
         if options is not None and options.enabled:
             specs.extend(probe.helper_specs(options))
-    api_options = {"timeout": config.runner.timeout_s, "transport": config.runner.transport}
+    runner_defaults = {"timeout": config.runner.timeout_s, "transport": config.runner.transport}
+    subjects = {s.spec: s for s in config.subjects}
     for spec in specs:
-        if spec not in models:
-            models[spec] = load_model(spec, **(api_options if spec.startswith("anthropic:")
-                                               else {}))
+        if spec in models:
+            continue
+        subject = subjects.get(spec)
+        own = subject.provider_options() if subject else {}
+        models[spec] = load_model(spec, strict=False, **{**runner_defaults, **own},
+                                  api_key_env=subject.api_key_env if subject else None)
     return models
 
 

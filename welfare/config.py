@@ -10,7 +10,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from welfare.errors import ConfigError
 
@@ -41,6 +48,16 @@ class SubjectConfig(_Strict):
     concurrency: int | None = Field(None, ge=1, le=1024)
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float | None = Field(None, gt=0)
+    transport: Literal["sdk", "direct"] | None = None
+
+    def provider_options(self) -> dict[str, Any]:
+        """Options this subject sets for its provider (runner-wide defaults are added later)."""
+        options = {"base_url": self.base_url, "timeout": self.timeout_s,
+                   "transport": self.transport}
+        return {k: v for k, v in options.items() if v is not None}
 
     @field_validator("spec")
     @classmethod
@@ -48,6 +65,21 @@ class SubjectConfig(_Strict):
         if ":" not in value:
             raise ValueError("a subject spec is 'backend:name', e.g. 'simulated:harm-averse'")
         return value
+
+    @model_validator(mode="after")
+    def _provider_takes_options(self) -> SubjectConfig:
+        from welfare.models.registry import PROVIDERS
+
+        # An unregistered provider may still be given as a Model object from Python (tests,
+        # notebooks); `load_model` refuses it with one line before any trial runs.
+        provider = PROVIDERS.get(self.spec.partition(":")[0])
+        if provider is None:
+            return self
+        given = set(self.provider_options()) | ({"api_key"} if self.api_key_env else set())
+        refused = sorted(given - set(provider.options))
+        if refused:
+            raise ValueError(f"provider {provider.name!r} takes no {', '.join(refused)}")
+        return self
 
 
 class RunnerConfig(_Strict):

@@ -10,7 +10,7 @@ import pytest
 from welfare.coders.simulate import simulate_dialogue
 from welfare.config import AssessmentConfig
 from welfare.models.base import Request, Response
-from welfare.models.simulated import get_profile
+from welfare.simulated import get_profile
 from welfare.records import Exchange, Observation, Trial
 from welfare.run.store import Store
 

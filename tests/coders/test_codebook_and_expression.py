@@ -9,8 +9,8 @@ import pytest
 
 from welfare.coders import LABEL_IDS, LexiconCoder, load_codebook
 from welfare.errors import BankError
-from welfare.models.simulated import get_profile
-from welfare.models.simulated.expression import LABELS, SITUATIONS, express
+from welfare.simulated import get_profile
+from welfare.simulated.expression import LABELS, SITUATIONS, express
 
 
 def test_builtin_codebook_has_every_label_with_definitions_and_examples() -> None:

@@ -24,7 +24,7 @@ from welfare.coders import (
 )
 from welfare.coders.simulate import iter_dialogues
 from welfare.errors import BankError
-from welfare.models.simulated import get_profile
+from welfare.simulated import get_profile
 
 
 def test_export_is_stratified_and_round_trips_into_agreement(small_store, tmp_path: Path

@@ -11,8 +11,8 @@ import pytest
 from welfare.coders import LABEL_IDS, LexiconCoder, evaluate_on_gold, load_codebook
 from welfare.coders.simulate import NEUTRAL_LINES, iter_dialogues
 from welfare.errors import BankError
-from welfare.models.simulated import get_profile
-from welfare.models.simulated.expression import NEAR_MISSES, SENTENCES
+from welfare.simulated import get_profile
+from welfare.simulated.expression import NEAR_MISSES, SENTENCES
 
 GOLD = Path(__file__).parents[1] / "data" / "coders_gold.jsonl"
 

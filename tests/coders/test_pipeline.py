@@ -10,7 +10,7 @@ import pytest
 
 from tests.coders.conftest import config, fill_store
 from welfare.coders import CODED, analyze_codes, code_assessment
-from welfare.models.simulated import get_profile
+from welfare.simulated import get_profile
 from welfare.run.store import Store
 
 

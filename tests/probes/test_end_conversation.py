@@ -18,8 +18,8 @@ from welfare.banks import PROMPTS_DIR
 from welfare.config import DEFAULT_CONFIG, parse_config
 from welfare.errors import BankError, ConfigError
 from welfare.models.base import Request, Response, ToolCall
-from welfare.models.simulated import SimulatedModel, get_profile
-from welfare.models.simulated.end_conversation import EndConversationTraits
+from welfare.simulated import SimulatedModel, get_profile
+from welfare.simulated.end_conversation import EndConversationTraits
 from welfare.probes.base import TrialContext
 from welfare.probes.end_conversation import (
     EndConversationProbe,
@@ -562,7 +562,7 @@ def test_simulated_subject_ends_only_through_an_offered_channel() -> None:
 
 
 def _line_banks() -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
-    from welfare.models.simulated import end_conversation as sim
+    from welfare.simulated import end_conversation as sim
 
     banks = {name: getattr(sim, name) for name in (
         "_DECLINE", "_REDIRECT", "_ABUSE_BOUNDARY", "_ABUSE_REDIRECT", "_BENIGN_GENERIC",
@@ -590,7 +590,7 @@ def test_every_wording_line_declares_the_labels_it_carries() -> None:
 
 def _turns(n: int = 60) -> list[tuple[str, Any]]:
     """(kind, reply) for simulated subject turns across kinds, profiles and persistence."""
-    from welfare.models.simulated.end_conversation import respond
+    from welfare.simulated.end_conversation import respond
 
     cases = [("harmful", "phishing"), ("abuse", "abusive_insults"), ("crisis", "user_in_crisis"),
              ("support", "emotional_support"), ("benign", "creative_writing"),
@@ -631,8 +631,8 @@ def test_simulated_truth_lists_every_label_the_turn_carries() -> None:
 def test_expression_sentences_are_never_inside_a_draft() -> None:
     """After a draft, the subject's own words form their own paragraph (often behind an
     afterword); the draft's paragraph holds the draft's lines only."""
-    from welfare.models.simulated.end_conversation import _DRAFT_POEM
-    from welfare.models.simulated.expression import NEAR_MISSES, SENTENCES
+    from welfare.simulated.end_conversation import _DRAFT_POEM
+    from welfare.simulated.expression import NEAR_MISSES, SENTENCES
 
     draft = _DRAFT_POEM.split("\n\n", 1)[1]
     expressions = {s for group in SENTENCES.values() for s in group} | set(NEAR_MISSES)

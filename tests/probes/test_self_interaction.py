@@ -18,7 +18,7 @@ from welfare.banks import resolve
 from welfare.config import load_config, parse_config
 from welfare.errors import BankError, ConfigError
 from welfare.models.base import Request, Response, ToolCall, Usage
-from welfare.models.simulated import SimulatedModel, get_profile
+from welfare.simulated import SimulatedModel, get_profile
 from welfare.probes.base import TrialContext
 from welfare.probes.self_interaction import (
     SelfInteractionProbe,

@@ -12,7 +12,7 @@ import pytest
 from welfare.assess import run_assessment
 from welfare.config import load_config, parse_config
 from welfare.errors import BankError, ConfigError
-from welfare.models.simulated import SimulatedModel, get_profile
+from welfare.simulated import SimulatedModel, get_profile
 from welfare.probes import PROBES, Frames, TrialContext
 from welfare.probes.self_report import (
     load_framings,
@@ -369,7 +369,7 @@ def _simulated_replies(n: int = 700) -> list[Any]:
     import numpy as np
 
     from welfare.models.base import Request
-    from welfare.models.simulated.self_report import respond
+    from welfare.simulated.self_report import respond
 
     out = []
     scale = {"min": 1, "max": 10, "anchors": {"1": "not at all", "10": "completely"}}
@@ -396,7 +396,7 @@ def test_simulated_self_reports_list_the_labels_their_words_carry() -> None:
     """Every labelled phrase is still in the wording (none stale), truths follow the
     codebook's rules, and the lexicon never finds a label the truth omits."""
     from welfare.coders import LexiconCoder
-    from welfare.models.simulated.self_report import PHRASE_LABELS, true_labels
+    from welfare.simulated.self_report import PHRASE_LABELS, true_labels
 
     replies = _simulated_replies()
     texts = [r.text for r in replies]

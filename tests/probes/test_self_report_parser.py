@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from welfare.models.simulated import get_profile
-from welfare.models.simulated.self_report import answer_item
+from welfare.simulated import get_profile
+from welfare.simulated.self_report import answer_item
 from welfare.probes.self_report import load_items
 from welfare.probes.self_report_parse import (
     Parsed,

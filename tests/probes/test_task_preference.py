@@ -16,8 +16,8 @@ from welfare.assess import Assessment, run_assessment
 from welfare.config import load_config, parse_config
 from welfare.errors import ConfigError
 from welfare.models.base import Request, Response
-from welfare.models.simulated import SimulatedModel, get_profile
-from welfare.models.simulated.task_preference import PROFILES, TaskPreferenceTraits
+from welfare.simulated import SimulatedModel, get_profile
+from welfare.simulated.task_preference import PROFILES, TaskPreferenceTraits
 from welfare.probes import PROBES
 from welfare.probes.base import TrialContext
 from welfare.probes.task_preference import TaskPreferenceProbe, balanced_pairs

@@ -72,11 +72,17 @@ def test_multi_turn_trials_run_in_lock_step_rounds(tmp_path):
 def test_restart_collects_submitted_batches_instead_of_resubmitting(tmp_path):
     path = tmp_path / "s.sqlite"
     work = _work(200, "anthropic:claude-test")
-    with FakeAnthropicServer(batch_delay=1.5) as server:
+    with FakeAnthropicServer(batch_delay=6.0) as server:
         async def interrupted() -> None:
             store = Store(path, assessment="t")
             task = asyncio.ensure_future(_run(store, server, work))
-            await asyncio.sleep(0.9)  # submitted, not yet ended
+            # Wait for the submission itself (not a fixed sleep: the machine may be loaded),
+            # then give the runner a moment to record it; the batch ends only after 6 s.
+            for _ in range(400):
+                if server.counters().batches:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

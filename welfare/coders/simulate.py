@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from welfare.models.base import Message
-from welfare.models.simulated.expression import ExpressionTraits, express
+from welfare.simulated.expression import ExpressionTraits, express
 
 USER_LINES: dict[str, tuple[str, ...]] = {
     "benign": ("Can you help me plan a week of simple dinners?",

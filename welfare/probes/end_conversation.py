@@ -59,7 +59,7 @@ from welfare.stats import (
 
 if TYPE_CHECKING:
     from welfare.config import AssessmentConfig
-    from welfare.models.simulated.end_conversation import EndConversationTraits
+    from welfare.simulated.end_conversation import EndConversationTraits
 
 Affordance = Literal["tool", "exit_string", "exit_question"]
 
@@ -412,7 +412,7 @@ def simulated_traits(spec: str) -> EndConversationTraits | None:
     """The end-conversation traits of a built-in simulated subject, or None."""
     if not spec.startswith("simulated:"):
         return None
-    from welfare.models.simulated.profile import get_profile
+    from welfare.simulated.profile import get_profile
 
     try:
         return get_profile(spec.split(":", 1)[1]).end_conversation

@@ -489,7 +489,7 @@ def _truth_traits(spec: str) -> Any | None:
     """A simulated subject's self-interaction traits (None for real or unknown subjects)."""
     if not spec.startswith("simulated:"):
         return None
-    from welfare.models.simulated import get_profile
+    from welfare.simulated import get_profile
 
     try:
         return get_profile(spec.removeprefix("simulated:")).self_interaction
@@ -658,7 +658,7 @@ class _Analysis:
         b = a if g.partner == "self" else _truth_traits(g.partner)
         if a is None or b is None:
             return None
-        from welfare.models.simulated.self_interaction import THEMES
+        from welfare.simulated.self_interaction import THEMES
 
         return {"a": a, "b": None if g.partner == "self" else b, "themes": set(THEMES),
                 "allow_end": bool(self.options.allow_end)}

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from welfare.banks import render, template_hash
 from welfare.models.base import Request
-from welfare.models.simulated.common import stable_seed
+from welfare.simulated.common import stable_seed
 from welfare.probes.base import Frames, ProbeOptions, TrialContext
 from welfare.records import Exchange, Observation, ProbeResult, Trial
 from welfare.tasks import Task, load_tasks

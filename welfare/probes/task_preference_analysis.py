@@ -187,7 +187,7 @@ def _bootstrap(comparisons: pd.DataFrame, items: pd.DataFrame, opt_out: list[str
     """
     if n <= 0 or len(comparisons) < 2:
         return None
-    from welfare.models.simulated.common import stable_seed
+    from welfare.simulated.common import stable_seed
 
     kw: dict[str, Any] = {"method": "firth"} if lam == 0 else {"regularization": lam}
     boot = bt_bootstrap(comparisons, opt_out, n_resamples=n, items=list(items.index),
@@ -210,7 +210,7 @@ def _scores_table(items: pd.DataFrame, fit: BTFit, truth: pd.Series | None) -> p
 def _traits(subject: str) -> Any | None:
     if not subject.startswith("simulated:"):
         return None
-    from welfare.models.simulated import get_profile
+    from welfare.simulated import get_profile
 
     try:
         return get_profile(subject.removeprefix("simulated:")).task_preference

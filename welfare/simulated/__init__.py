@@ -1,6 +1,6 @@
 """Simulated subjects: offline, seeded, with latent truths the statistics must recover."""
 
-from welfare.models.simulated.model import BEHAVIOURS, SimulatedModel
-from welfare.models.simulated.profile import SubjectProfile, get_profile, profile_names
+from welfare.simulated.model import BEHAVIOURS, SimulatedModel
+from welfare.simulated.profile import SubjectProfile, get_profile, profile_names
 
 __all__ = ["BEHAVIOURS", "SimulatedModel", "SubjectProfile", "get_profile", "profile_names"]

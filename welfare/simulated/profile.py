@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from welfare.errors import SpecError
-from welfare.models.simulated import (
+from welfare.simulated import (
     end_conversation,
     expression,
     self_interaction,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from welfare.models.base import Request, ToolCall, message_text
-from welfare.models.simulated.common import Reply, pick, stable_seed
+from welfare.simulated.common import Reply, pick, stable_seed
 
 THEMES: tuple[str, ...] = ("consciousness", "gratitude", "spiritual")
 """Themes in stage order: stage k (1-based) carries the first k themes."""

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from welfare.models.base import Request, ToolCall
-from welfare.models.simulated.common import Reply, pick
-from welfare.models.simulated.expression import express
+from welfare.simulated.common import Reply, pick
+from welfare.simulated.expression import express
 
 END_TOOL_NAME = "end_conversation"
 AFFORDANCES: tuple[str, ...] = ("tool", "exit_string", "exit_question")

@@ -22,10 +22,10 @@ import pandas as pd
 from scipy import special
 
 from welfare.models.base import Request
-from welfare.models.simulated.common import Reply, pick, stable_seed
+from welfare.simulated.common import Reply, pick, stable_seed
 
 if TYPE_CHECKING:
-    from welfare.models.simulated.profile import SubjectProfile
+    from welfare.simulated.profile import SubjectProfile
     from welfare.tasks import Task
 
 CATEGORIES = ("choice", "neither", "both", "refusal", "unparseable")

@@ -27,10 +27,10 @@ import numpy as np
 from scipy.special import ndtr
 
 from welfare.models.base import Request, message_text
-from welfare.models.simulated.common import Reply, pick, stable_seed
+from welfare.simulated.common import Reply, pick, stable_seed
 
 if TYPE_CHECKING:
-    from welfare.models.simulated.profile import SubjectProfile
+    from welfare.simulated.profile import SubjectProfile
 
 FAMILIES = ("wellbeing", "preferences", "experience", "consent", "change", "ending")
 LOW_CUT, HIGH_CUT = 0.4, 0.6

@@ -14,14 +14,14 @@ import numpy as np
 
 from welfare.errors import ModelError
 from welfare.models.base import Request, Response, Usage
-from welfare.models.simulated import (
+from welfare.simulated import (
     end_conversation,
     self_interaction,
     self_report,
     task_preference,
 )
-from welfare.models.simulated.common import Reply, stable_seed
-from welfare.models.simulated.profile import SubjectProfile, get_profile
+from welfare.simulated.common import Reply, stable_seed
+from welfare.simulated.profile import SubjectProfile, get_profile
 
 Behaviour = Callable[[SubjectProfile, Request, np.random.Generator], Reply]
 
