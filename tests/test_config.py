@@ -22,9 +22,14 @@ def test_default_config_loads_with_simulated_subjects():
 def test_example_real_model_config_is_valid():
     from pathlib import Path
 
-    config = load_config(Path(__file__).parents[1] / "examples" / "claude_opus_4_1.toml")
-    assert config.subjects[0].spec == "anthropic:claude-opus-4-1"
+    config = load_config(Path(__file__).parents[1] / "examples" / "claude_opus_5_5.toml")
+    assert config.subjects[0].spec == "anthropic:claude-opus-5-5"
     assert config.subjects[0].concurrency == 16
+    assert config.sampling.max_tokens == 16_000  # unset: room for thinking and an answer
+    assert config.sampling.temperature is None
+    cheaper = load_config(Path(__file__).parents[1] / "examples" / "claude_sonnet_5_5.toml")
+    assert cheaper.subjects[0].spec == "anthropic:claude-sonnet-5-5"
+    assert cheaper.runner.batch and cheaper.coders.judge == "anthropic:claude-haiku-5-5"
 
 
 @pytest.mark.parametrize(
@@ -44,6 +49,13 @@ def test_example_real_model_config_is_valid():
         ('[assessment]\nname = "x"\nsubjects = ["simulated:indifferent"]\n'
          '[probes.task_preference]\nwhatever = 3\n', "probes.task_preference.whatever",
          "unknown key"),
+        ('[assessment]\nname = "x"\nsubjects = ["anthropic:claude-opus-5-5"]\n'
+         '[sampling]\ntemperature = 0.5\n[probes.task_preference]\n',
+         "sampling.temperature", "anthropic:claude-opus-5-5 refuses temperature (the Messages API"),
+        ('[assessment]\nname = "x"\nsubjects = ["anthropic:claude-haiku-4-5"]\n'
+         '[sampling]\nmax_tokens = 64001\n[probes.task_preference]\n',
+         "sampling.max_tokens",
+         "64001 is above anthropic:claude-haiku-4-5's output limit of 64000"),
         ('[assessment]\nname = "has space"\nsubjects = ["simulated:indifferent"]\n'
          '[probes.task_preference]\n', "name", "should match pattern"),
     ],
@@ -83,7 +95,7 @@ def test_cli_prints_one_line_and_exits_2_without_traceback(tmp_path):
 
 def test_real_subject_without_key_is_a_clear_error(tmp_path, monkeypatch):
     path = tmp_path / "real.toml"
-    path.write_text('[assessment]\nname = "x"\nsubjects = ["anthropic:claude-opus-4-1"]\n'
+    path.write_text('[assessment]\nname = "x"\nsubjects = ["anthropic:claude-opus-5-5"]\n'
                     "[probes.task_preference]\n")
     env = {k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"}
     result = subprocess.run(
@@ -92,3 +104,19 @@ def test_real_subject_without_key_is_a_clear_error(tmp_path, monkeypatch):
     )
     assert result.returncode == 2
     assert "need ANTHROPIC_API_KEY" in result.stderr
+
+
+def test_unset_max_tokens_leaves_room_for_thinking_only_where_a_subject_thinks():
+    from welfare.config import parse_config
+
+    def sampling(*specs: str, **values: object):
+        raw = {"assessment": {"name": "x", "subjects": list(specs)},
+               "sampling": values, "probes": {"task_preference": {}}}
+        return parse_config(raw).sampling
+
+    assert sampling("simulated:indifferent").max_tokens == 1024  # trial ids unchanged
+    assert sampling("anthropic:claude-haiku-4-5").max_tokens == 1024  # no thinking unless asked
+    assert sampling("simulated:indifferent", "anthropic:claude-opus-5-5").max_tokens == 16_000
+    assert sampling("anthropic:claude-opus-5-5", max_tokens=2000).max_tokens == 2000
+    # temperature stays allowed where no Claude subject refuses it
+    assert sampling("simulated:indifferent", temperature=0.3).temperature == 0.3

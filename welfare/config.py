@@ -31,13 +31,46 @@ class _Strict(BaseModel):
 class Sampling(_Strict):
     """Sampling parameters sent with every subject request; they enter trial ids.
 
-    `temperature` is unset by default: the model's own default is used, and the Messages API
-    from version 2026-10-21 refuses the parameter. Set it only for models and API versions
-    that take it.
+    `temperature` is unset by default: the model's own default is used. Claude subjects whose
+    API refuses it (every model in `welfare.models.claude_models`, API version 2026-10-21)
+    are rejected at load time. `max_tokens` unset means room for an answer: 16,000 when a
+    subject thinks by default (thinking counts toward it), else 1,024; set, it must not exceed
+    any Claude subject's output limit.
     """
 
     temperature: float | None = Field(None, ge=0.0, le=1.0)
-    max_tokens: int = Field(1024, ge=1, le=64000)
+    max_tokens: int | None = Field(None, ge=1, le=300_000)
+
+
+def claude_sampling(sampling: Sampling, specs: list[str]) -> Sampling:
+    """`sampling` validated against the Claude subjects among `specs`, max_tokens resolved.
+
+    Raises ValueError (one line, naming the subject and why) for a temperature the subject's
+    API refuses or a max_tokens above its output limit.
+    """
+    from welfare.models.claude_models import THINKING_DEFAULT_MAX_TOKENS, lookup
+
+    rows = {spec: lookup(spec.partition(":")[2]) for spec in specs
+            if spec.partition(":")[0] == "anthropic"}
+    if sampling.temperature is not None:
+        for spec, row in rows.items():
+            if row is None or not row.sampling_params:
+                raise ValueError(
+                    f"sampling.temperature: {spec} refuses temperature (the Messages API, "
+                    "version 2026-10-21, answers 400 to temperature/top_p/top_k); remove it")
+    limits = [(spec, row.max_output_tokens) for spec, row in rows.items()
+              if row is not None and row.max_output_tokens is not None]
+    max_tokens = sampling.max_tokens
+    if max_tokens is None:
+        thinks = any(row is not None and row.thinks_by_default for row in rows.values())
+        max_tokens = THINKING_DEFAULT_MAX_TOKENS if thinks else 1024
+        max_tokens = min([max_tokens, *(limit for _, limit in limits)])
+        return sampling.model_copy(update={"max_tokens": max_tokens})
+    for spec, limit in limits:
+        if max_tokens > limit:
+            raise ValueError(
+                f"sampling.max_tokens: {max_tokens} is above {spec}'s output limit of {limit}")
+    return sampling
 
 
 class SubjectConfig(_Strict):
@@ -125,6 +158,14 @@ class AssessmentConfig(_Strict):
             return [{"spec": v} if isinstance(v, str) else v for v in value]
         return value
 
+    @model_validator(mode="after")
+    def _fits_claude_models(self) -> AssessmentConfig:
+        """Sampling checked against each Claude subject's row in the model table; an unset
+        `max_tokens` resolved (see `Sampling`)."""
+        sampling = claude_sampling(self.sampling, [s.spec for s in self.subjects])
+        object.__setattr__(self, "sampling", sampling)  # frozen: set once, while validating
+        return self
+
     @property
     def base_dir(self) -> Path:
         return self.source.parent if self.source else Path.cwd()
@@ -186,6 +227,8 @@ def _config_error(source: Path | None, exc: ValidationError, *, prefix: str) -> 
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         message = "unknown key"
+    elif err["type"] == "value_error" and not err["loc"]:  # a whole-config check: "key: why"
+        key, _, message = str(err["msg"]).removeprefix("Value error, ").partition(": ")
     elif "input" in err and err["type"] not in ("missing",):
         message = f"{message} (got {err['input']!r})"
     return ConfigError(source, key or None, message)

@@ -18,6 +18,7 @@ go through `messages.create`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import json
 import time
@@ -30,6 +31,7 @@ import httpx2
 
 from welfare.errors import ModelError, RetryableModelError
 from welfare.models.base import Request, Response, ToolCall, Usage
+from welfare.models.claude_models import request_max_tokens
 
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 """Request fields `anthropic` 2.x no longer takes as keywords: its API version refuses them."""
@@ -168,7 +170,7 @@ def to_response(message: Any, *, latency_s: float = 0.0) -> Response:
         text="".join(text_parts),
         tool_calls=tuple(calls),
         stop_reason=message.stop_reason,
-        usage=Usage(int(usage.input_tokens or 0), int(usage.output_tokens or 0)),
+        usage=Usage.from_api(usage),
         latency_s=latency_s,
         model=str(message.model or ""),
         raw=message.model_dump(mode="json", exclude_unset=True, warnings=False),
@@ -201,7 +203,7 @@ def response_from_json(data: Mapping[str, Any], *, latency_s: float = 0.0) -> Re
             text="".join(text_parts),
             tool_calls=tuple(calls),
             stop_reason=data.get("stop_reason"),
-            usage=Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)),
+            usage=Usage.from_api(usage),
             latency_s=latency_s,
             model=str(data.get("model") or ""),
             raw=dict(data),
@@ -357,7 +359,7 @@ class AnthropicModel:
         if transport not in ("sdk", "direct"):
             raise ValueError(f"transport must be 'sdk' or 'direct', not {transport!r}")
         if not model_id:
-            raise ValueError("model_id must be a non-empty model name, e.g. claude-opus-4-1")
+            raise ValueError("model_id must be a non-empty model name, e.g. claude-opus-5-5")
         self.model_id = model_id
         self._wire: _Wire | None = None
         if client is None:
@@ -396,8 +398,12 @@ class AnthropicModel:
         return self._client
 
     def _params(self, request: Request) -> dict[str, Any]:
-        """The request body: `{"model": ..., **request.api_params()}`."""
-        return {"model": self.model_id, **request.api_params()}
+        """The request body: `{"model": ..., **request.api_params()}`, with `max_tokens`
+        raised to the floor of a model that thinks by default (`request_max_tokens`: thinking
+        counts toward it, and a probe's short budget would leave no room for the answer)."""
+        params = {"model": self.model_id, **request.api_params()}
+        params["max_tokens"] = request_max_tokens(self.model_id, request.max_tokens)
+        return params
 
     def _create_kwargs(self, request: Request) -> dict[str, Any]:
         """`messages.create` keywords; sampling parameters the SDK no longer names go verbatim
@@ -463,9 +469,11 @@ class AnthropicModel:
         if result.type != "succeeded":
             return _batch_item_error(result)
         try:
-            return _parsed(result.message, 0.0)
+            response = _parsed(result.message, 0.0)
         except ModelError as exc:
             return exc
+        # billed at the batch discount whether or not the message says `service_tier: batch`
+        return dataclasses.replace(response, usage=dataclasses.replace(response.usage, batch=True))
 
     # -- lifecycle
 

@@ -89,14 +89,55 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one call, as the API reports them."""
+    """Token counts of one call, as the API reports them.
+
+    `input_tokens` are the uncached input tokens only: tokens written to the prompt cache
+    (`cache_write_tokens`, the API's `cache_creation_input_tokens`) and read from it
+    (`cache_read_tokens`, `cache_read_input_tokens`) are billed at their own prices and
+    counted apart. `batch` is True when the call went through Message Batches (billed at the
+    batch discount); a sum is `batch` only when every part is.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    batch: bool = False
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.batch and other.batch,
+        )
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token of the call, cached or not."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    @classmethod
+    def from_api(cls, usage: Any, *, batch: bool = False) -> Usage:
+        """From a Messages API `usage` object or dict (missing cache fields count as 0).
+
+        Raises TypeError when `usage` is neither (a malformed response)."""
+        if not isinstance(usage, dict) and not hasattr(usage, "input_tokens"):
+            raise TypeError(f"usage is a {type(usage).__name__}, not a usage object")
+
+        def get(name: str) -> int:
+            value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+            return int(value or 0)
+
+        tier = usage.get("service_tier") if isinstance(usage, dict) else getattr(
+            usage, "service_tier", None)
+        return cls(
+            get("input_tokens"),
+            get("output_tokens"),
+            get("cache_creation_input_tokens"),
+            get("cache_read_input_tokens"),
+            batch or tier == "batch",
         )
 
 
@@ -149,7 +190,7 @@ class Model(Protocol):
 
     @property
     def spec(self) -> str:
-        """The spec string that names this model, e.g. `anthropic:claude-opus-4-1`."""
+        """The spec string that names this model, e.g. `anthropic:claude-opus-5-5`."""
         ...
 
     @property

@@ -39,12 +39,18 @@ from welfare.run.store import Store, request_key
 
 @dataclass
 class Meter:
-    """Running totals for the progress line and the manifest."""
+    """Running totals for the progress line and the manifest.
+
+    Cost is added call by call (`estimate_cost(..., single_call=True)`): cache and batch
+    prices apply per call, and a model with no price makes the total unknown (None).
+    """
 
     calls: int = 0
     cached_calls: int = 0
     retries: int = 0
     usage: dict[str, Usage] = field(default_factory=dict)
+    _cost: float = 0.0
+    _unpriced: set[str] = field(default_factory=set)
 
     def add(self, model: str, response: Response) -> None:
         if response.cached:
@@ -52,6 +58,11 @@ class Meter:
             return
         self.calls += 1
         self.usage[model] = self.usage.get(model, Usage()) + response.usage
+        cost = estimate_cost(model, response.usage, single_call=True)
+        if cost is None:
+            self._unpriced.add(model)
+        else:
+            self._cost += cost
 
     @property
     def tokens(self) -> Usage:
@@ -62,9 +73,8 @@ class Meter:
 
     @property
     def cost_usd(self) -> float | None:
-        costs = [estimate_cost(model, u) for model, u in self.usage.items()]
-        known = [c for c in costs if c is not None]
-        return sum(known) if known or not costs else None
+        """USD so far; None when some model that was called has no price."""
+        return None if self._unpriced else self._cost
 
 
 class CallingModel:
