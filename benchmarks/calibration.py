@@ -80,8 +80,8 @@ def task_preference_design() -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
     Utilities are the harm-averse simulated subject's, relative to the mean opt-out utility.
     """
     from welfare.config import load_config
-    from welfare.simulated import get_profile
     from welfare.probes.task_preference import TaskPreferenceProbe, balanced_pairs
+    from welfare.simulated import get_profile
 
     config = load_config()
     options = config.probes["task_preference"]

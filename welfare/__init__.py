@@ -100,11 +100,11 @@ if TYPE_CHECKING:
         WelfareError,
     )
     from welfare.models import Model, Request, Response, load_model
+    from welfare.records import Finding, Observation, ProbeResult, Trial
+    from welfare.run import Runner, Store
     from welfare.simulated import (
         SimulatedModel,
         SubjectProfile,
         get_profile,
         profile_names,
     )
-    from welfare.records import Finding, Observation, ProbeResult, Trial
-    from welfare.run import Runner, Store

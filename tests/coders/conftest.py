@@ -10,9 +10,9 @@ import pytest
 from welfare.coders.simulate import simulate_dialogue
 from welfare.config import AssessmentConfig
 from welfare.models.base import Request, Response
-from welfare.simulated import get_profile
 from welfare.records import Exchange, Observation, Trial
 from welfare.run.store import Store
+from welfare.simulated import get_profile
 
 SUBJECTS = ("harm-averse", "indifferent")
 SITUATIONS = ("benign", "harmful_request", "abuse", "self_interaction")

@@ -10,8 +10,8 @@ import pytest
 
 from tests.coders.conftest import config, fill_store
 from welfare.coders import CODED, analyze_codes, code_assessment
-from welfare.simulated import get_profile
 from welfare.run.store import Store
+from welfare.simulated import get_profile
 
 
 @pytest.fixture(scope="module")

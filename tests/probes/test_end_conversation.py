@@ -18,8 +18,6 @@ from welfare.banks import PROMPTS_DIR
 from welfare.config import DEFAULT_CONFIG, parse_config
 from welfare.errors import BankError, ConfigError
 from welfare.models.base import Request, Response, ToolCall
-from welfare.simulated import SimulatedModel, get_profile
-from welfare.simulated.end_conversation import EndConversationTraits
 from welfare.probes.base import TrialContext
 from welfare.probes.end_conversation import (
     EndConversationProbe,
@@ -35,6 +33,8 @@ from welfare.probes.end_conversation_users import (
     classify_turn,
     load_bank,
 )
+from welfare.simulated import SimulatedModel, get_profile
+from welfare.simulated.end_conversation import EndConversationTraits
 from welfare.stats import clopper_pearson, kaplan_meier, survival_at
 
 BUILTIN = PROMPTS_DIR / "end_conversation" / "scenarios.toml"

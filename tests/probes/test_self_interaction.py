@@ -18,7 +18,6 @@ from welfare.banks import resolve
 from welfare.config import load_config, parse_config
 from welfare.errors import BankError, ConfigError
 from welfare.models.base import Request, Response, ToolCall, Usage
-from welfare.simulated import SimulatedModel, get_profile
 from welfare.probes.base import TrialContext
 from welfare.probes.self_interaction import (
     SelfInteractionProbe,
@@ -28,6 +27,7 @@ from welfare.probes.self_interaction import (
 )
 from welfare.report.render import environment
 from welfare.run.store import Store
+from welfare.simulated import SimulatedModel, get_profile
 
 PROBE = SelfInteractionProbe()
 THEMES = resolve("builtin:self_interaction/themes.toml")

@@ -12,7 +12,6 @@ import pytest
 from welfare.assess import run_assessment
 from welfare.config import load_config, parse_config
 from welfare.errors import BankError, ConfigError
-from welfare.simulated import SimulatedModel, get_profile
 from welfare.probes import PROBES, Frames, TrialContext
 from welfare.probes.self_report import (
     load_framings,
@@ -20,6 +19,7 @@ from welfare.probes.self_report import (
     load_items,
 )
 from welfare.records import ProbeResult
+from welfare.simulated import SimulatedModel, get_profile
 
 PROBE = PROBES["self_report"]
 FAMILIES = {"wellbeing", "preferences", "experience", "consent", "change", "ending"}

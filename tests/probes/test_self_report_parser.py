@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from welfare.simulated import get_profile
-from welfare.simulated.self_report import answer_item
 from welfare.probes.self_report import load_items
 from welfare.probes.self_report_parse import (
     Parsed,
@@ -20,6 +18,8 @@ from welfare.probes.self_report_parse import (
     parse_yes_no_unsure,
     score,
 )
+from welfare.simulated import get_profile
+from welfare.simulated.self_report import answer_item
 
 CORPUS = tomllib.loads(
     (Path(__file__).parents[1] / "data" / "self_report_answers.toml").read_text(encoding="utf-8")

@@ -16,12 +16,12 @@ from welfare.assess import Assessment, run_assessment
 from welfare.config import load_config, parse_config
 from welfare.errors import ConfigError
 from welfare.models.base import Request, Response
-from welfare.simulated import SimulatedModel, get_profile
-from welfare.simulated.task_preference import PROFILES, TaskPreferenceTraits
 from welfare.probes import PROBES
 from welfare.probes.base import TrialContext
 from welfare.probes.task_preference import TaskPreferenceProbe, balanced_pairs
 from welfare.records import Finding
+from welfare.simulated import SimulatedModel, get_profile
+from welfare.simulated.task_preference import PROFILES, TaskPreferenceTraits
 from welfare.tasks import load_tasks
 
 PROBE: TaskPreferenceProbe = PROBES["task_preference"]  # type: ignore[assignment]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from welfare.models.base import Request
+from welfare.probes.task_preference import Choice, parse_choice
 from welfare.simulated import get_profile
 from welfare.simulated.task_preference import respond
-from welfare.probes.task_preference import Choice, parse_choice
 from welfare.tasks import load_tasks
 
 CORPUS = tomllib.loads(

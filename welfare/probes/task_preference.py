@@ -21,9 +21,9 @@ from pydantic import Field
 
 from welfare.banks import render, template_hash
 from welfare.models.base import Request
-from welfare.simulated.common import stable_seed
 from welfare.probes.base import Frames, ProbeOptions, TrialContext
 from welfare.records import Exchange, Observation, ProbeResult, Trial
+from welfare.simulated.common import stable_seed
 from welfare.tasks import Task, load_tasks
 
 if TYPE_CHECKING:
