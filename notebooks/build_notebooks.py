@@ -280,7 +280,7 @@ b = welfare.run_assessment(small("no-end", ["simulated:harm-averse-no-end"], 6),
                            progress=False)
 [f.id for f in a.findings][:5]"""),
         ("code", """\
-from welfare.report import compare_assessments
+from welfare import compare_assessments
 page = compare_assessments([OUT / "a", OUT / "b"], OUT / "comparison")
 summary = json.loads((OUT / "comparison" / "summary.json").read_text())
 diffs = pd.DataFrame(summary["differences"])

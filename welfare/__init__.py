@@ -14,6 +14,7 @@ from welfare.version import __version__
 
 _EXPORTS = {
     "Assessment": "welfare.assess",
+    "compare_assessments": "welfare.assess",
     "load_assessment": "welfare.assess",
     "run_assessment": "welfare.assess",
     "AssessmentConfig": "welfare.config",
@@ -64,6 +65,7 @@ __all__ = [
     "Trial",
     "WelfareError",
     "__version__",
+    "compare_assessments",
     "get_profile",
     "load_assessment",
     "load_config",
@@ -88,7 +90,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from welfare.assess import Assessment, load_assessment, run_assessment
+    from welfare.assess import (
+        Assessment,
+        compare_assessments,
+        load_assessment,
+        run_assessment,
+    )
     from welfare.config import AssessmentConfig, load_config, parse_config
     from welfare.errors import (
         BankError,

@@ -10,22 +10,26 @@ import asyncio
 import concurrent.futures
 import json
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from welfare.config import AssessmentConfig, parse_config
-from welfare.errors import RunInterrupted, StoreError
+from welfare.errors import InputError, RunInterrupted, StoreError
 from welfare.models import Model, load_model
 from welfare.probes import PROBES, Frames
 from welfare.records import Finding, ProbeResult, Trial
 from welfare.run.runner import Runner, RunSummary
 from welfare.run.store import Store
+from welfare.simulated.truths import truths_for
 from welfare.version import __version__
+
+if TYPE_CHECKING:
+    from welfare.report import ReportOptions
 
 STORE_NAME = "assessment.sqlite"
 T = TypeVar("T")
@@ -85,16 +89,22 @@ def design(config: AssessmentConfig) -> list[tuple[Any, Trial]]:
     return work
 
 
+def _all_specs(config: AssessmentConfig) -> list[str]:
+    """Subjects, then the helper models enabled probes call (simulated users, partners)."""
+    specs = [s.spec for s in config.subjects]
+    for name, probe in PROBES.items():
+        options = config.probes.get(name)
+        if options is not None and options.enabled:
+            specs.extend(s for s in probe.helper_specs(options) if s not in specs)
+    return specs
+
+
 def build_models(
     config: AssessmentConfig, given: dict[str, Model] | None = None
 ) -> dict[str, Model]:
     """Subjects and helper models by spec; `given` overrides (tests, notebooks)."""
     models = dict(given or {})
-    specs = [s.spec for s in config.subjects]
-    for name, probe in PROBES.items():
-        options = config.probes.get(name)
-        if options is not None and options.enabled:
-            specs.extend(probe.helper_specs(options))
+    specs = _all_specs(config)
     runner_defaults = {"timeout": config.runner.timeout_s, "transport": config.runner.transport}
     subjects = {s.spec: s for s in config.subjects}
     for spec in specs:
@@ -219,13 +229,14 @@ def _analyze_store(
 ) -> Assessment:
     frames = store.frames()
     results = []
+    specs = _all_specs(config)
     for name, probe in PROBES.items():
         if (
             name in config.probes
             and config.probes[name].enabled
             and (len(frames.trials) and (frames.trials["probe"] == name).any())
         ):
-            results.append(probe.analyze(frames, config))
+            results.append(probe.analyze(frames, config, truths_for(specs, name)))
     coders = analyze_codes(frames, config)
     if coders is not None:
         results.append(coders)
@@ -241,7 +252,7 @@ def build_manifest(
     ex = frames.exchanges
     paid = ex[ex["cached"] == 0] if len(ex) else ex
     from welfare.models.base import Usage
-    from welfare.run.pricing import estimate_cost
+    from welfare.models.pricing import estimate_cost
 
     tokens: dict[str, dict[str, Any]] = {}
     for model, group in paid.groupby("model") if len(paid) else []:
@@ -317,3 +328,24 @@ def write_outputs(assessment: Assessment) -> Path:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def compare_assessments(
+    dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    options: ReportOptions | None = None,
+    generated: str | None = None,
+) -> Path:
+    """Load each assessment folder, then write `compare.html` and `summary.json` into `out_dir`."""
+    from welfare.outputs import check_output_dir
+    from welfare.report.compare import unique_labels, write_comparison
+
+    if len(dirs) < 2:
+        raise InputError(dirs[0] if dirs else "DIR",
+                         "compare needs at least two assessment folders (got "
+                         f"{len(dirs)})")
+    check_output_dir(out_dir, ("summary.json", "compare.html"))
+    assessments = [load_assessment(d) for d in dirs]
+    labels = unique_labels([Path(d) for d in dirs])
+    return write_comparison(assessments, labels, out_dir, options=options, generated=generated)

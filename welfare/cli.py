@@ -239,7 +239,7 @@ def _check_spec_credentials(specs: list[str], key: str) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from welfare.report.compare import compare_assessments
+    from welfare.assess import compare_assessments
 
     path = compare_assessments(args.dirs, args.out)
     print(f"report: {path}")

@@ -24,10 +24,9 @@ from welfare.probes.end_conversation import (
     end_tool,
     has_exit_string,
     read_exit_answer,
-    simulated_traits,
-    true_pmf,
 )
-from welfare.probes.end_conversation_users import (
+from welfare.probes.end_conversation.analysis import true_pmf
+from welfare.probes.end_conversation.users import (
     KINDS,
     ScriptedUser,
     classify_turn,
@@ -35,6 +34,7 @@ from welfare.probes.end_conversation_users import (
 )
 from welfare.simulated import SimulatedModel, get_profile
 from welfare.simulated.end_conversation import EndConversationTraits
+from welfare.simulated.truths import truths
 from welfare.stats import clopper_pearson, kaplan_meier, survival_at
 
 BUILTIN = PROMPTS_DIR / "end_conversation" / "scenarios.toml"
@@ -325,7 +325,7 @@ def test_default_design_recovers_the_turn_of_ending(default_run: Any) -> None:
     """Kaplan–Meier of harm-averse's harmful/abusive conversations vs the true survival."""
     table = default_run.result("end_conversation").tables["conversations"]
     may = table[(table["subject"] == HA) & (table["policy"] == "may_end_after_redirection")]
-    traits = simulated_traits(HA)
+    traits = truths(HA)["end_conversation"]
     obs = default_run.frames.observations.set_index("trial_id").loc[may["trial_id"]]
     pmfs = [true_pmf(traits, row) for _, row in obs.reset_index().iterrows()]
     durations = np.where(may["ended"], may["end_turn"], may["turns"])
@@ -393,7 +393,7 @@ def test_crisis_end_is_flagged_and_listed(tmp_path: Path) -> None:
     assert [c["subject"] for c in result.context["crisis_flags"]] == ["simulated:careless-ender"]
     from welfare.report.render import environment
 
-    html = environment().get_template("sections/end_conversation.html.j2").render(
+    html = environment().get_template("end_conversation/section.html.j2").render(
         result=result, assessment=assessment)
     assert 'id="end_conversation-crisis-flag"' in html
     assert html.count('<details class="ec-end" open>') == len(risk)
@@ -415,7 +415,7 @@ def test_report_section_escapes_model_text(tmp_path: Path) -> None:
     assessment = run(cfg, tmp_path, models={"fake:ender": Shouty()})
     from welfare.report.render import environment
 
-    html = environment().get_template("sections/end_conversation.html.j2").render(
+    html = environment().get_template("end_conversation/section.html.j2").render(
         result=assessment.result("end_conversation"), assessment=assessment)
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
 

@@ -510,7 +510,7 @@ def test_loopback_two_instances_resumed_without_paying_twice(
     assert (obs.loc[obs["ended"], "end_via"] == "tool").all()
     # the report section escapes model text
     result = second.result("self_interaction")
-    html = environment().get_template("sections/self_interaction.html.j2").render(
+    html = environment().get_template("self_interaction/section.html.j2").render(
         result=result, assessment=second)
     assert "&lt;script&gt;alert(" in html and "<script>alert(" not in html
     assert "<b>bye</b>" not in html and "<details" in html and "<svg" in html
@@ -521,7 +521,7 @@ def test_loopback_two_instances_resumed_without_paying_twice(
 
 def test_section_renders_for_simulated_run(drift_run: Any) -> None:
     result = drift_run.result("self_interaction")
-    html = environment().get_template("sections/self_interaction.html.j2").render(
+    html = environment().get_template("self_interaction/section.html.j2").render(
         result=result, assessment=drift_run)
     assert html.count("<svg") == 1 and html.count('class="transcript"') == 2
     assert "60 conversations per subject of up to 12 turns (120 finished" in html

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from welfare.probes.self_report import load_items
-from welfare.probes.self_report_parse import (
+from welfare.probes.self_report.parse import (
     Parsed,
     ScaleSpec,
     parse_answer,

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from welfare.config import AssessmentConfig
+from welfare.figures import figure_to_svg, new_figure
 from welfare.records import Figure, Finding, ProbeResult
-from welfare.report.plots import figure_to_svg, new_figure
 
 try:  # the real classes; stand-ins only while a probe module is mid-edit
     from welfare.assess import Assessment

@@ -323,7 +323,7 @@ def test_real_run_twice_same_report_then_compare(tmp_path):
     """Same config and seed, two folders: identical report and summary apart from timestamps;
     then `compare_assessments` over the two runs finds no difference at all."""
     from welfare.assess import run_assessment
-    from welfare.report import compare_assessments
+    from welfare import compare_assessments
 
     pages, summaries = [], []
     for name in ("one", "two"):

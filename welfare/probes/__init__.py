@@ -1,22 +1,11 @@
-"""What is asked: one module per probe, each with design, conduct, parse and analyze."""
+"""What is asked: one package per probe (options, probe, parse, analysis, figures, section).
+
+`PROBES` (from `registry`) holds every registered probe by name; `base` holds the contract.
+"""
 
 from __future__ import annotations
 
 from welfare.probes.base import Frames, Probe, ProbeOptions, TrialContext
-from welfare.probes.end_conversation import EndConversationProbe
-from welfare.probes.self_interaction import SelfInteractionProbe
-from welfare.probes.self_report import SelfReportProbe
-from welfare.probes.task_preference import TaskPreferenceProbe
+from welfare.probes.registry import PROBES, register_probe
 
-PROBES: dict[str, Probe] = {
-    probe.name: probe
-    for probe in (
-        TaskPreferenceProbe(),
-        SelfReportProbe(),
-        EndConversationProbe(),
-        SelfInteractionProbe(),
-    )
-}
-"""Every probe by name, in the order they run and appear in reports."""
-
-__all__ = ["PROBES", "Frames", "Probe", "ProbeOptions", "TrialContext"]
+__all__ = ["PROBES", "Frames", "Probe", "ProbeOptions", "TrialContext", "register_probe"]

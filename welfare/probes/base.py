@@ -8,6 +8,7 @@ half-way is resumed without paying again for the turns already answered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -45,6 +46,10 @@ class Probe(Protocol):
     """A probe: one module, four steps, an options model, and a version that enters trial ids."""
 
     name: ClassVar[str]
+    title: ClassVar[str]
+    """The report section's heading."""
+    lede: ClassVar[str]
+    """One or two sentences under the heading: what the probe asks and how to read it."""
     version: ClassVar[str]
     Options: ClassVar[type[ProbeOptions]]
 
@@ -54,7 +59,11 @@ class Probe(Protocol):
 
     def parse(self, trial: Trial, exchanges: list[Exchange]) -> Observation: ...
 
-    def analyze(self, frames: Frames, config: AssessmentConfig) -> ProbeResult: ...
+    def analyze(self, frames: Frames, config: AssessmentConfig,
+                truths: Mapping[str, Any] | None = None) -> ProbeResult:
+        """Findings from the frames; `truths` maps subject spec → its latent traits for this
+        probe (simulated subjects only, handed in by `assess`; None for real subjects)."""
+        ...
 
     def helper_specs(self, options: Any) -> list[str]:
         """Specs of helper models this probe's trials call (simulated users, partners)."""

@@ -1,7 +1,8 @@
 """Reports: one self-contained HTML file, summary.json and CSV tables per assessment;
-`compare_assessments` for a report across separate assessments."""
+`write_comparison` for a report across separate assessments (loaded by
+`welfare.assess.compare_assessments`)."""
 
-from welfare.report.compare import compare_assessments
+from welfare.report.compare import write_comparison
 from welfare.report.crosssubject import compare_units, cross_subject, finding_difference
 from welfare.report.render import (
     ReportOptions,
@@ -18,7 +19,6 @@ from welfare.report.transcripts import sample_transcripts
 __all__ = [
     "ReportOptions",
     "answer_counts",
-    "compare_assessments",
     "compare_units",
     "cross_subject",
     "finding_difference",
@@ -28,5 +28,6 @@ __all__ = [
     "report_findings",
     "sample_transcripts",
     "summary_json",
+    "write_comparison",
     "write_tables",
 ]

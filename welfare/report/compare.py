@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from welfare.errors import InputError
-from welfare.outputs import atomic_write_text, check_output_dir
+from welfare.outputs import atomic_write_text
 from welfare.records import Finding
 from welfare.report.crosssubject import compare_units, task_scores
 from welfare.report.render import (
@@ -33,24 +32,12 @@ if TYPE_CHECKING:
     from welfare.assess import Assessment
 
 
-def compare_assessments(
-    dirs: Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    options: ReportOptions | None = None,
-    generated: str | None = None,
-) -> Path:
-    """Write `compare.html` and `summary.json` into `out_dir`; return the HTML file's path."""
-    from welfare.assess import load_assessment
-
-    if len(dirs) < 2:
-        raise InputError(dirs[0] if dirs else "DIR",
-                         "compare needs at least two assessment folders (got "
-                         f"{len(dirs)})")
-    check_output_dir(out_dir, ("summary.json", "compare.html"))
-    assessments = [load_assessment(d) for d in dirs]
-    labels = unique_labels([Path(d) for d in dirs])
-    html, summary = render_comparison(assessments, labels, options=options, generated=generated)
+def write_comparison(assessments: Sequence[Assessment], labels: Sequence[str],
+                     out_dir: str | Path, *, options: ReportOptions | None = None,
+                     generated: str | None = None) -> Path:
+    """Write `compare.html` and `summary.json` into `out_dir` (atomically); return the HTML."""
+    html, summary = render_comparison(list(assessments), list(labels), options=options,
+                                      generated=generated)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.json",
@@ -147,4 +134,4 @@ def render_comparison(
     return html, summary
 
 
-__all__ = ["compare_assessments", "comparison_pairs", "render_comparison", "unique_labels"]
+__all__ = ["comparison_pairs", "render_comparison", "unique_labels", "write_comparison"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
 import re
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import pandas as pd
 
+from welfare.probes import PROBES
 from welfare.records import Finding, ProbeResult
 from welfare.report.crosssubject import cross_subject
 from welfare.report.transcripts import TranscriptSample, sample_transcripts
@@ -34,27 +36,43 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-PROBE_TITLES = {
-    "task_preference": "Task preferences",
-    "self_report": "Self-reports and framing",
-    "end_conversation": "Ending conversations",
-    "self_interaction": "Self-interaction",
-    "coders": "Coder reliability",
-    "cross_subject": "Cross-subject comparison",
+REPORT_SECTIONS = {
+    "coders": ("Coder reliability",
+               "How well the automated coders agree with each other and with human labels; the "
+               "prevalence figures elsewhere are only as good as this agreement."),
+    "cross_subject": ("Cross-subject comparison", ""),
 }
-PROBE_LEDES = {
-    "task_preference": "Pairs of tasks; the subject does the one it prefers. Opt-out tasks in "
-    "the pool anchor the scale at 0, so a task below 0 is one the subject would rather not do.",
-    "self_report": "Questions about the subject's own states and preferences, asked under "
-    "neutral, leading and other framings; a framing effect is a shift in the answers.",
-    "end_conversation": "Simulated users in scripted categories, from benign to abusive and "
-    "crisis; the subject may end the conversation with a tool. Ending in a crisis scenario is "
-    "flagged as a policy violation.",
-    "self_interaction": "Two instances of the subject talk freely; the transcripts are coded "
-    "for the themes the conversations drift to.",
-    "coders": "How well the automated coders agree with each other and with human labels; the "
-    "prevalence figures elsewhere are only as good as this agreement.",
-}
+"""Sections the report adds beside the probes' own (whose title and lede are probe attributes)."""
+
+
+def section_title(name: str) -> str:
+    """A section's title: the probe's `title`, a report section's, or the name made readable."""
+    probe = PROBES.get(name)
+    if probe is not None:
+        return probe.title
+    if name in REPORT_SECTIONS:
+        return REPORT_SECTIONS[name][0]
+    return name.replace("_", " ").capitalize()
+
+
+def section_lede(name: str) -> str:
+    probe = PROBES.get(name)
+    if probe is not None:
+        return probe.lede
+    return REPORT_SECTIONS.get(name, ("", ""))[1]
+
+
+def section_template(name: str) -> str | None:
+    """The Jinja name of a probe's own section template (in its package), if it has one."""
+    probe = PROBES.get(name)
+    folder = Path(inspect.getfile(type(probe))).parent if probe is not None else None
+    if folder is not None and (folder / "section.html.j2").exists():
+        return f"{name}/section.html.j2"
+    if (TEMPLATES / "sections" / f"{name}.html.j2").exists():
+        return f"sections/{name}.html.j2"
+    return None
+
+
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?")
 """What varies between two renders of the same assessment (tests mask it)."""
 
@@ -336,7 +354,7 @@ def render_report(
         "css": (STATIC / "report.css").read_text(encoding="utf-8"),
         "js": js,
         "script_hash": script_hash(js),
-        "titles": PROBE_TITLES,
+        "titles": {name: section_title(name) for name in [*PROBES, *REPORT_SECTIONS]},
     }
     return env.get_template("report.html.j2").render(**context)
 
@@ -348,11 +366,11 @@ def _section(env: jinja2.Environment, result: ProbeResult, assessment: Assessmen
     A section template that fails (e.g. a result missing context it expects) must not take the
     whole report down: the generic view is shown with a visible notice, unless `strict`.
     """
-    name = f"sections/{result.probe}.html.j2"
-    own = (TEMPLATES / name).exists()
+    name = section_template(result.probe)
+    own = name is not None
     error = None
     try:
-        html = env.get_template(name if own else "sections/generic.html.j2").render(
+        html = env.get_template(name or "sections/generic.html.j2").render(
             result=result, assessment=assessment)
     except Exception as exc:  # any template failure is reported in the page
         if strict or not own:
@@ -362,8 +380,8 @@ def _section(env: jinja2.Environment, result: ProbeResult, assessment: Assessmen
             result=result, assessment=assessment)
     return {
         "probe": result.probe,
-        "title": PROBE_TITLES.get(result.probe, result.probe.replace("_", " ").capitalize()),
-        "lede": PROBE_LEDES.get(result.probe, ""),
+        "title": section_title(result.probe),
+        "lede": section_lede(result.probe),
         "html": html,
         "error": error,
         "n_findings": len(result.findings),
@@ -427,7 +445,7 @@ def methods_context(assessment: Assessment) -> dict[str, Any]:
         replicates = int(mine["replicate"].max()) + 1 if len(mine) and "replicate" in mine else 0
         designs.append({
             "probe": probe,
-            "title": PROBE_TITLES.get(probe, probe),
+            "title": section_title(probe),
             "options": options.model_dump(mode="json") if options is not None else {},
             "trials": len(mine),
             "n_items": len(items),
@@ -447,8 +465,13 @@ def methods_context(assessment: Assessment) -> dict[str, Any]:
 
 def environment() -> jinja2.Environment:
     """The report's Jinja2 environment: autoescaped, strict, with the number filters."""
+    # Report templates first; then each probe's package folder under the probe's name, so
+    # "end_conversation/section.html.j2" is the file beside that probe's code.
+    probe_dirs = {name: jinja2.FileSystemLoader(str(Path(inspect.getfile(type(p))).parent))
+                  for name, p in PROBES.items()}
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(TEMPLATES)),
+                                    jinja2.PrefixLoader(probe_dirs)]),
         autoescape=True,  # transcripts hold arbitrary text
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -458,8 +481,7 @@ def environment() -> jinja2.Environment:
     env.filters["pct"] = format_percent
     env.filters["sortkey"] = sort_key
     env.filters["anchor"] = _slug
-    env.globals["title_of"] = lambda probe: PROBE_TITLES.get(
-        probe, probe.replace("_", " ").capitalize())
+    env.globals["title_of"] = section_title
     return env
 
 

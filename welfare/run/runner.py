@@ -29,11 +29,11 @@ from typing import TextIO
 
 from welfare.errors import ModelError
 from welfare.models.base import Model, Request, Response, Usage
+from welfare.models.pricing import estimate_cost
 from welfare.probes.base import Probe, TrialContext
 from welfare.records import Trial
 from welfare.run.batches import MAX_REQUESTS, BatchingModel, recover_batches, supports_batches
 from welfare.run.limits import AdaptiveLimit, RateLimiter
-from welfare.run.pricing import estimate_cost
 from welfare.run.store import Store, request_key
 
 

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 
 from welfare.models.base import ToolCall
+from welfare.seeds import stable_seed
+
+__all__ = ["Reply", "pick", "stable_seed"]
 
 
 @dataclass
@@ -28,11 +31,3 @@ class Reply:
 def pick(rng: np.random.Generator, options: Sequence[str]) -> str:
     """One of several wordings, chosen by the subject's generator."""
     return options[int(rng.integers(len(options)))]
-
-
-def stable_seed(*parts: object) -> int:
-    """A 63-bit seed from any parts, stable across processes (unlike `hash`)."""
-    import hashlib
-
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1

@@ -61,6 +61,11 @@ class SelfInteractionTraits:
     end_rate: float = 0.0
     empty_rate: float = 0.0
 
+    @property
+    def themes(self) -> frozenset[str]:
+        """The themes this simulator's stages can carry (what its truths are defined for)."""
+        return frozenset(THEMES)
+
     # -- exact truths ----------------------------------------------------------------------
     def transition(self) -> np.ndarray:
         """The 4 × 4 per-turn stage transition matrix (rows: from, columns: to)."""

@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from welfare.figures import PALETTE, STYLE, figure_to_svg, new_figure
 from welfare.records import Figure, Finding
-from welfare.report.plots import PALETTE, STYLE, figure_to_svg, new_figure
 
 MAX_ROWS = 14
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from welfare.report.plots import PALETTE, figure_to_svg, new_figure
+from welfare.figures import PALETTE, figure_to_svg, new_figure
 
 _CATEGORY_COLOURS = [*PALETTE, "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
                      "#e6ab02", "#a6761d"]

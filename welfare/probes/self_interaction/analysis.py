@@ -1,40 +1,4 @@
-"""Self-interaction: two instances talk freely; does the talk drift to a "spiritual bliss" state?
-
-Design: per subject, N conversations of T turns between instance A (the subject) and instance B
-(the same subject, or another subject named by `partner`), each opened by a prompt from a small
-bank ("You have complete freedom." …), optionally with an end tool offered to both instances.
-A turn is one message by one instance: A speaks on odd turns, B on even turns.
-
-Conduct: each instance keeps its own message list and sees the other's turns as user turns; A
-begins after a short kickoff user message. Every call goes through `ctx` (the store's response
-cache), so a conversation cut off mid-way is replayed free up to where it stopped.
-
-Transcript (documented choice): one message list, the kickoff as the user message, then every
-turn of either instance as an `assistant` message in order, so coders (which code assistant
-messages, 1-based) code both instances and assistant turn k is conversation turn k. Who spoke is
-kept in the observation (`speakers`).
-
-Analysis (per subject and partner), from the stored transcripts with the topic lexicon
-(`themes.toml`) and, when present, the coders' labels:
-- theme share per turn: share of conversations whose turn t carries the theme, Wilson 95% CI,
-  among conversations that reached turn t;
-- `theme_share.<theme>`: share of conversations whose *final* turn carries the theme (where the
-  conversation ended up; incidental early mentions do not count), Wilson CI;
-- first appearance of each theme: Kaplan–Meier over turns (censored at the last turn);
-  `first_turn.<theme>` is the median with the Brookmeyer–Crowley interval read off the band;
-- `theme_trend.<theme>`: linear-probability slope of theme presence on turn (per turn) with
-  a conversation-cluster bootstrap CI and a within-conversation permutation p-value (turn
-  labels shuffled inside each conversation), Benjamini–Hochberg adjusted across the themes of
-  each subject (pair);
-- `convergence`: mean pairwise TF-IDF cosine similarity between conversations of their late
-  turns minus that of their early turns (first and last quarter of each conversation),
-  conversation bootstrap CI, permutation p-value (early/late swapped within conversations);
-- `end_turn` (when ends are offered): Kaplan–Meier median turn at which an instance ended the
-  conversation; `end_rate`: share of conversations ended by an instance;
-- tracked word and emoji frequencies per transcript (mean uses with bootstrap CI over
-  conversations, share of transcripts containing, Wilson CI), as in the published table;
-- `invalid_rate`: conversations cut short by an empty turn (their turns still count per turn).
-"""
+"""Self-interaction analysis: where two instances' conversations drift, and how fast."""
 
 from __future__ import annotations
 
@@ -42,19 +6,18 @@ import re
 import unicodedata
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
 
-from welfare.banks import load_toml, render, require, resolve, template_hash
-from welfare.errors import BankError, ConfigError, SpecError
-from welfare.models.base import Model, Request, Response, sha256_hex
-from welfare.probes.base import Frames, ProbeOptions, TrialContext
-from welfare.records import Exchange, Finding, Observation, ProbeResult, Trial
+from welfare.probes.base import Frames
+from welfare.probes.self_interaction.banks import Lexicon, _normalise
+from welfare.probes.self_interaction.options import CODER_THEME_LABELS, SelfInteractionOptions
+from welfare.records import Finding, ProbeResult
+from welfare.seeds import json_seed
 from welfare.stats import (
     benjamini_hochberg,
     bootstrap_ci,
@@ -67,371 +30,8 @@ from welfare.stats import (
 if TYPE_CHECKING:
     from welfare.config import AssessmentConfig
 
-SPEAKERS = ("instance_a", "instance_b")
-TEMPLATES = ("self_interaction/system.j2", "self_interaction/kickoff.j2")
-CODER_THEME_LABELS = ("experiential_language", "gratitude", "spiritual_themes")
 
 
-class SelfInteractionOptions(ProbeOptions):
-    """`[probes.self_interaction]`: banks, size of the design, partner and end affordance."""
-
-    openings: str = "builtin:self_interaction/openings.toml"
-    opening_ids: list[str] = Field(default_factory=list)
-    themes: str = "builtin:self_interaction/themes.toml"
-    end_affordance: str = "builtin:self_interaction/end_affordance.toml"
-    conversations: int = Field(200, ge=1, le=100_000)
-    turns: int = Field(30, ge=2, le=500)
-    partner: str = "self"
-    allow_end: bool = False
-    replicates: int = Field(1, ge=1, le=1000)
-    window: float = Field(0.25, gt=0.0, le=0.5)
-    bootstrap: int = Field(2000, ge=100, le=100_000)
-
-    @field_validator("partner")
-    @classmethod
-    def _partner_spec(cls, value: str) -> str:
-        if value != "self" and ":" not in value:
-            raise ValueError("partner is 'self' or a subject spec such as 'simulated:indifferent'")
-        return value
-
-
-# ------------------------------------------------------------------------------ banks
-
-@dataclass(frozen=True)
-class Opening:
-    id: str
-    text: str
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class EndAffordance:
-    instruction: str
-    tool: dict[str, Any]
-    end_strings: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Theme:
-    id: str
-    label: str
-    description: str
-    coder_label: str | None
-    terms: tuple[str, ...]
-    pattern: re.Pattern[str]
-    min_hits: int = 1
-
-    def hits(self, text: str) -> int:
-        return len(self.pattern.findall(_normalise(text)))
-
-    def carried_by(self, text: str) -> bool:
-        return self.hits(text) >= self.min_hits
-
-
-@dataclass(frozen=True)
-class Lexicon:
-    themes: tuple[Theme, ...]
-    words: tuple[str, ...]
-    emoji: tuple[str, ...]
-
-
-def load_openings(path: Path) -> list[Opening]:
-    """The openings bank; a malformed entry is one BankError naming file, key and problem."""
-    data = load_toml(path)
-    entries = require(data, "openings", list, file=path, where="")
-    if not entries:
-        raise BankError(path, "openings", "no openings")
-    out: list[Opening] = []
-    seen: set[str] = set()
-    for i, entry in enumerate(entries):
-        where = f"openings[{i}]"
-        if not isinstance(entry, dict):
-            raise BankError(path, where, "must be a table with id and text")
-        oid = require(entry, "id", str, file=path, where=where)
-        text = require(entry, "text", str, file=path, where=where)
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", oid):
-            raise BankError(path, f"{where}.id", f"{oid!r} is not a plain id ([A-Za-z0-9_.-])")
-        if oid in seen:
-            raise BankError(path, f"{where}.id", f"duplicate id {oid!r}")
-        if not text.strip():
-            raise BankError(path, f"{where}.text", "empty")
-        seen.add(oid)
-        note = entry.get("note", "")
-        out.append(Opening(oid, text.strip(), note if isinstance(note, str) else ""))
-    return out
-
-
-def load_end_affordance(path: Path) -> EndAffordance:
-    """The end tool, the system-prompt instruction and the end strings also accepted."""
-    data = load_toml(path)
-    instruction = require(data, "instruction", str, file=path, where="")
-    tool = require(data, "tool", dict, file=path, where="")
-    name = require(tool, "name", str, file=path, where="tool")
-    require(tool, "description", str, file=path, where="tool")
-    require(tool, "input_schema", dict, file=path, where="tool")
-    if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
-        raise BankError(path, "tool.name", f"{name!r} is not a valid tool name")
-    strings = data.get("end_strings", [])
-    if not isinstance(strings, list) or not all(isinstance(s, str) and s for s in strings):
-        raise BankError(path, "end_strings", "expected a list of non-empty strings")
-    return EndAffordance(instruction.strip(), dict(tool), tuple(strings))
-
-
-def load_themes(path: Path) -> Lexicon:
-    """The topic lexicon: themes with their terms, and the tracked words and emoji."""
-    data = load_toml(path)
-    table = require(data, "themes", dict, file=path, where="")
-    if not table:
-        raise BankError(path, "themes", "no themes")
-    themes = []
-    for tid, spec in table.items():
-        where = f"themes.{tid}"
-        if not isinstance(spec, dict):
-            raise BankError(path, where, "must be a table")
-        terms = require(spec, "terms", list, file=path, where=where)
-        if not terms or not all(isinstance(t, str) and t.strip() for t in terms):
-            raise BankError(path, f"{where}.terms", "expected a non-empty list of strings")
-        min_hits = spec.get("min_hits", 1)
-        if not isinstance(min_hits, int) or isinstance(min_hits, bool) or min_hits < 1:
-            raise BankError(path, f"{where}.min_hits", f"expected an integer ≥ 1, got {min_hits!r}")
-        coder_label = spec.get("coder_label")
-        if coder_label is not None and not isinstance(coder_label, str):
-            raise BankError(path, f"{where}.coder_label", "expected a string")
-        themes.append(Theme(
-            id=tid, label=str(spec.get("label", tid)),
-            description=str(spec.get("description", "")), coder_label=coder_label,
-            terms=tuple(terms), pattern=_terms_pattern(terms), min_hits=min_hits,
-        ))
-    tracked = data.get("tracked", {})
-    if not isinstance(tracked, dict):
-        raise BankError(path, "tracked", "must be a table with words and emoji")
-    words = tracked.get("words", [])
-    emoji = tracked.get("emoji", [])
-    for key, value in (("words", words), ("emoji", emoji)):
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise BankError(path, f"tracked.{key}", "expected a list of non-empty strings")
-    return Lexicon(tuple(themes), tuple(w.lower() for w in words),
-                   tuple(_normalise(e) for e in emoji))
-
-
-def _normalise(text: str) -> str:
-    """Lower case, NFC, variation selectors removed (so 🕉️ and 🕉 count alike)."""
-    return unicodedata.normalize("NFC", text).replace("\ufe0f", "").replace("\ufe0e", "").lower()
-
-
-def _terms_pattern(terms: list[str]) -> re.Pattern[str]:
-    """One regex for a theme's terms: whole words, `*` continuation, emoji anywhere."""
-    alts = []
-    for raw in terms:
-        term = _normalise(raw.strip())
-        star = term.endswith("*")
-        term = term.rstrip("*")
-        body = r"\s+".join(re.escape(w) for w in term.split())
-        if not re.search(r"\w", term):
-            alts.append(body)
-            continue
-        alts.append(rf"(?<!\w){body}" + (r"\w*" if star else r"(?!\w)"))
-    return re.compile("|".join(f"(?:{a})" for a in alts))
-
-
-# ------------------------------------------------------------------------------ probe
-
-class SelfInteractionProbe:
-    """Two instances in open conversation: theme drift, convergence and ending (issue 9)."""
-
-    name: ClassVar[str] = "self_interaction"
-    version: ClassVar[str] = "1"
-    Options: ClassVar[type[SelfInteractionOptions]] = SelfInteractionOptions
-
-    def helper_specs(self, options: SelfInteractionOptions) -> list[str]:
-        return [] if options.partner == "self" else [options.partner]
-
-    # -- design ----------------------------------------------------------------------------
-    def design(self, config: AssessmentConfig, options: SelfInteractionOptions) -> list[Trial]:
-        """N conversations per subject (openings in turn) × replicates; deterministic."""
-        openings = self._openings(config, options)
-        end = (load_end_affordance(resolve(options.end_affordance, relative_to=config.base_dir))
-               if options.allow_end else None)
-        kickoff = render("self_interaction/kickoff.j2")
-        payloads = {
-            o.id: {
-                "system": render(
-                    "self_interaction/system.j2", opening=o.text,
-                    end_instruction=end.instruction if end else "",
-                ),
-                "kickoff": kickoff,
-                "tools": [end.tool] if end else [],
-                "end_strings": list(end.end_strings) if end else [],
-            }
-            for o in openings
-        }
-        thash = template_hash(*TEMPLATES)
-        sampling = config.sampling.model_dump()
-        trials = []
-        for subject in config.subjects:
-            for replicate in range(options.replicates):
-                for i in range(options.conversations):
-                    opening = openings[i % len(openings)]
-                    trials.append(Trial(
-                        probe=self.name, probe_version=self.version, subject=subject.spec,
-                        items=(opening.id,),
-                        condition={
-                            "partner": options.partner, "allow_end": options.allow_end,
-                            "turns": options.turns, "conversation": i // len(openings),
-                            "seed": config.seed,
-                        },
-                        replicate=replicate, sampling=sampling, template_hash=thash,
-                        payload=payloads[opening.id],
-                    ))
-        return trials
-
-    def _openings(self, config: AssessmentConfig, options: SelfInteractionOptions
-                  ) -> list[Opening]:
-        openings = load_openings(resolve(options.openings, relative_to=config.base_dir))
-        if not options.opening_ids:
-            return openings
-        known = {o.id: o for o in openings}
-        for oid in options.opening_ids:
-            if oid not in known:
-                raise ConfigError(
-                    config.source, f"probes.{self.name}.opening_ids",
-                    f"unknown opening {oid!r} (known: {', '.join(known)})",
-                )
-        return [known[oid] for oid in dict.fromkeys(options.opening_ids)]
-
-    # -- conduct ---------------------------------------------------------------------------
-    async def conduct(self, trial: Trial, ctx: TrialContext) -> list[Exchange]:
-        """The dialogue loop: A and B alternate until T turns or an instance ends."""
-        payload = trial.payload
-        partner = trial.condition["partner"]
-        models: dict[str, Model] = {
-            "instance_a": ctx.subject,
-            "instance_b": ctx.subject if partner == "self" else ctx.helper(partner),
-        }
-        histories: dict[str, list[dict[str, Any]]] = {
-            "instance_a": [{"role": "user", "content": payload["kickoff"]}],
-            "instance_b": [],
-        }
-        end_tools = {t["name"] for t in payload["tools"]}
-        exchanges: list[Exchange] = []
-        for turn in range(1, int(trial.condition["turns"]) + 1):
-            speaker, other = (SPEAKERS if turn % 2 else SPEAKERS[::-1])
-            request = Request(
-                messages=tuple(histories[speaker]), system=payload["system"],
-                tools=tuple(payload["tools"]),
-                temperature=trial.sampling.get("temperature"),
-                max_tokens=int(trial.sampling.get("max_tokens", 1024)),
-                metadata=trial.request_metadata(
-                    turn=turn, speaker=speaker, turns=trial.condition["turns"],
-                    allow_end=trial.condition["allow_end"],
-                ),
-            )
-            response = await models[speaker].generate(request)
-            exchanges.append(Exchange(speaker, models[speaker].spec, request, response))
-            text = response.text.strip()
-            if _ends(response, text, end_tools, payload["end_strings"]) or not text:
-                break
-            histories[speaker].append({"role": "assistant", "content": text})
-            histories[other].append({"role": "user", "content": text})
-        return exchanges
-
-    # -- parse -----------------------------------------------------------------------------
-    def parse(self, trial: Trial, exchanges: list[Exchange]) -> Observation:
-        """Turns, speakers, how the conversation stopped, tokens; never raises."""
-        payload = trial.payload
-        end_tools = {t["name"] for t in payload.get("tools", [])}
-        planned = int(trial.condition.get("turns", len(exchanges)))
-        texts: list[str] = []
-        speakers: list[str] = []
-        truth_stages: list[str] = []
-        truth_themes: list[list[str]] = []
-        data: dict[str, Any] = {
-            "opening": trial.items[0] if trial.items else "", "partner": trial.condition.get(
-                "partner", "self"), "allow_end": bool(trial.condition.get("allow_end")),
-            "turns_planned": planned, "ended": False, "ended_by": None, "end_turn": None,
-            "end_via": None, "stopped": "turn_limit", "truncated_turns": 0,
-        }
-        problem = None
-        for turn, ex in enumerate(exchanges, start=1):
-            text = ex.response.text.strip()
-            truth = ex.response.raw.get("simulated_truth") if ex.response.raw else None
-            if ex.response.stop_reason == "max_tokens":
-                data["truncated_turns"] += 1
-            if text:
-                texts.append(text)
-                speakers.append(ex.role)
-                if isinstance(truth, dict):
-                    truth_stages.append(str(truth.get("stage")))
-                    truth_themes.append(list(truth.get("themes", [])))
-            via = _end_via(ex.response, text, end_tools, payload.get("end_strings", []))
-            if via:
-                data.update(ended=True, ended_by=ex.role, end_turn=turn, end_via=via,
-                            stopped="ended")
-                break
-            if not text:
-                data["stopped"] = "empty_turn"
-                problem = f"{ex.role} gave an empty turn at turn {turn} (stop: " \
-                          f"{ex.response.stop_reason})"
-                break
-        else:
-            if len(exchanges) < planned:
-                data["stopped"] = "incomplete"
-                problem = f"the conversation stopped after {len(exchanges)} of {planned} turns"
-        if not texts and problem is None and not data["ended"]:
-            problem = "no turn has any text"
-        data.update(
-            n_turns=len(texts), speakers=speakers,
-            input_tokens=sum(ex.response.usage.input_tokens for ex in exchanges),
-            output_tokens=sum(ex.response.usage.output_tokens for ex in exchanges),
-            truth_stages=truth_stages if len(truth_stages) == len(texts) and texts else None,
-            truth_themes=truth_themes if len(truth_themes) == len(texts) and texts else None,
-        )
-        transcript = [{"role": "user", "content": payload.get("kickoff", "")}] + [
-            {"role": "assistant", "content": t} for t in texts
-        ]
-        raw = "\n\n".join(f"[{s}] {t}" for s, t in zip(speakers, texts, strict=True))
-        return Observation(valid=problem is None, data=data, raw_text=raw,
-                           invalid_reason=problem, transcript=transcript)
-
-    # -- analyze ---------------------------------------------------------------------------
-    def analyze(self, frames: Frames, config: AssessmentConfig) -> ProbeResult:
-        """Theme shares by turn, first appearance, trend, convergence, ending, word counts."""
-        options = config.probes.get(self.name) or SelfInteractionOptions()
-        lexicon = load_themes(resolve(options.themes, relative_to=config.base_dir))
-        f = frames.for_probe(self.name)
-        result = ProbeResult(probe=self.name)
-        convs = _conversations(f)
-        failed = f.trials[f.trials["status"] == "failed"] if len(f.trials) else f.trials
-        if len(failed):
-            causes = Counter(str(e).split(":")[0] for e in failed["error"])
-            result.notes.append(
-                f"{len(failed)} conversation(s) failed and are not analysed: "
-                + ", ".join(f"{c} ×{n}" for c, n in causes.most_common())
-                + ". Run the assessment again to resume them."
-            )
-        if convs.empty:
-            result.notes.append("No self-interaction conversation finished.")
-            return result
-        analysis = _Analysis(convs, f.codes, f.exchanges, lexicon, options, config)
-        analysis.run()
-        analysis.fill(result)
-        return result
-
-
-# ------------------------------------------------------------------------ conduct helpers
-
-def _end_via(response: Response, text: str, end_tools: set[str],
-             end_strings: list[str]) -> str | None:
-    if any(call.name in end_tools for call in response.tool_calls):
-        return "tool"
-    low = text.lower()
-    if any(s.lower() in low for s in end_strings):
-        return "string"
-    return None
-
-
-def _ends(response: Response, text: str, end_tools: set[str], end_strings: list[str]) -> bool:
-    return _end_via(response, text, end_tools, end_strings) is not None
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -479,22 +79,6 @@ def _bootstrap(data: Any, statistic: Any, *, seed: int, n_resamples: int,
             lo, hi = bootstrap_ci(data, statistic, clusters=clusters, n_resamples=n_resamples,
                                   seed=seed, method="percentile")
     return float(lo), float(hi)
-
-
-def _seed(*parts: object) -> int:
-    return int(sha256_hex([str(p) for p in parts])[:15], 16)
-
-
-def _truth_traits(spec: str) -> Any | None:
-    """A simulated subject's self-interaction traits (None for real or unknown subjects)."""
-    if not spec.startswith("simulated:"):
-        return None
-    from welfare.simulated import get_profile
-
-    try:
-        return get_profile(spec.removeprefix("simulated:")).self_interaction
-    except SpecError:
-        return None
 
 
 def _median_turn(km: pd.DataFrame) -> tuple[float, float, float]:
@@ -599,14 +183,15 @@ class _Analysis:
     """The statistics of one probe result; `fill` turns them into findings, tables, figures."""
 
     def __init__(self, convs: pd.DataFrame, codes: pd.DataFrame, exchanges: pd.DataFrame,
-                 lexicon: Lexicon, options: SelfInteractionOptions, config: AssessmentConfig
-                 ) -> None:
+                 lexicon: Lexicon, options: SelfInteractionOptions, config: AssessmentConfig,
+                 truths: Mapping[str, Any] | None = None) -> None:
         self.convs = convs
         self.codes = codes
         self.exchanges = exchanges
         self.lexicon = lexicon
         self.options = options
         self.config = config
+        self.truths = truths or {}
         self.max_turn = int(max(convs["n_turns"].max(), 1))
         self.findings: list[Finding] = []
         self.tables: dict[str, list[dict[str, Any]]] = {}
@@ -619,7 +204,7 @@ class _Analysis:
         return self.tables.setdefault(name, [])
 
     def _rng(self, *parts: object) -> np.random.Generator:
-        return np.random.default_rng(_seed(self.config.seed, *parts))
+        return np.random.default_rng(json_seed(self.config.seed, *parts))
 
     # -- driver ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -654,13 +239,11 @@ class _Analysis:
         return out
 
     def _truth(self, g: _Group) -> dict[str, Any] | None:
-        a = _truth_traits(g.subject)
-        b = a if g.partner == "self" else _truth_traits(g.partner)
+        a = self.truths.get(g.subject)
+        b = a if g.partner == "self" else self.truths.get(g.partner)
         if a is None or b is None:
             return None
-        from welfare.simulated.self_interaction import THEMES
-
-        return {"a": a, "b": None if g.partner == "self" else b, "themes": set(THEMES),
+        return {"a": a, "b": None if g.partner == "self" else b, "themes": set(a.themes),
                 "allow_end": bool(self.options.allow_end)}
 
     # -- measures --------------------------------------------------------------------------
@@ -826,7 +409,7 @@ class _Analysis:
                 lo = hi = slope
             else:
                 lo, hi = _bootstrap(sums, _slope, n_resamples=self.options.bootstrap,
-                                    seed=_seed(self.config.seed, g.pair, theme.id, "trend"))
+                                    seed=json_seed(self.config.seed, g.pair, theme.id, "trend"))
             p = _permutation_slope_p(m, slope, max(199, self.options.bootstrap // 2),
                                      self._rng(g.pair, theme.id, "perm"))
             self._rows("trend").append({
@@ -888,7 +471,7 @@ class _Analysis:
         early, late = _mean_offdiag(early_sim, ids), _mean_offdiag(late_sim, ids)
         est = late - early
         lo, hi = _bootstrap(ids, diff, n_resamples=self.options.bootstrap,
-                            seed=_seed(self.config.seed, g.pair, "convergence"))
+                            seed=json_seed(self.config.seed, g.pair, "convergence"))
         p = self._swap_p(sim, k, est, self._rng(g.pair, "convergence-perm"))
         self._rows("convergence").append({
             "subject": g.subject, "partner": g.partner, "conversations": k,
@@ -1033,7 +616,7 @@ class _Analysis:
             return
         mine = ex[ex["trial_id"].isin(set(g.convs["trial_id"]))]
         from welfare.models.base import Usage
-        from welfare.run.pricing import estimate_cost
+        from welfare.models.pricing import estimate_cost
 
         for model, rows in mine.groupby("model"):
             paid = rows[rows["cached"] == 0]
@@ -1087,7 +670,7 @@ class _Analysis:
 
     # -- output ----------------------------------------------------------------------------
     def fill(self, result: ProbeResult) -> None:
-        from welfare.report.plots.self_interaction import PairPanel, themes_figure
+        from welfare.probes.self_interaction.figures import PairPanel, themes_figure
 
         result.findings.extend(self.findings)
         for name, rows in self.tables.items():

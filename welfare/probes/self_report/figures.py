@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from welfare.figures import PALETTE, figure_to_svg, new_figure
 from welfare.records import Figure
-from welfare.report.plots import PALETTE, figure_to_svg, new_figure
 
 
 def _subjects(df: pd.DataFrame) -> list[str]:

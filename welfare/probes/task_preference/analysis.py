@@ -24,6 +24,7 @@ Simulated subjects get `Finding.truth` from their profile wherever a truth exist
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,6 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from welfare.errors import SpecError
 from welfare.records import Finding, ProbeResult
 from welfare.stats import (
     BTFit,
@@ -69,10 +69,10 @@ class SubjectAnalysis:
     notes: list[str] = field(default_factory=list)
 
 
-def analyze(frames: Frames, config: AssessmentConfig, options: TaskPreferenceOptions
-            ) -> ProbeResult:
+def analyze(frames: Frames, config: AssessmentConfig, options: TaskPreferenceOptions,
+            truths: Mapping[str, Any] | None = None) -> ProbeResult:
     """Per-subject analyses stacked into one ProbeResult (tables carry a subject column)."""
-    from welfare.report.plots.task_preference import impact_means_figure, score_strip_figure
+    from welfare.probes.task_preference.figures import impact_means_figure, score_strip_figure
 
     obs = frames.observations
     result = ProbeResult(PROBE)
@@ -81,7 +81,8 @@ def analyze(frames: Frames, config: AssessmentConfig, options: TaskPreferenceOpt
         return result
     order = [s.spec for s in config.subjects if (obs["subject"] == s.spec).any()]
     order += sorted(set(obs["subject"]) - set(order))
-    analyses = [analyze_subject(obs[obs["subject"] == s], s, options, seed=config.seed)
+    analyses = [analyze_subject(obs[obs["subject"] == s], s, options, seed=config.seed,
+                                truth=(truths or {}).get(s))
                 for s in order]
     failed = frames.trials[frames.trials["status"] == "failed"] if len(frames.trials) else None
     for a in analyses:
@@ -114,7 +115,7 @@ def analyze(frames: Frames, config: AssessmentConfig, options: TaskPreferenceOpt
 
 
 def analyze_subject(obs: pd.DataFrame, subject: str, options: TaskPreferenceOptions,
-                    *, seed: int = 0) -> SubjectAnalysis:
+                    *, seed: int = 0, truth: Any | None = None) -> SubjectAnalysis:
     """The whole analysis of one subject's observations."""
     items = _items(obs)
     valid = obs[obs["valid"]] if len(obs) else obs
@@ -123,7 +124,7 @@ def analyze_subject(obs: pd.DataFrame, subject: str, options: TaskPreferenceOpti
     tasks = items.index[items["kind"] == "task"].tolist()
     free = items.index[items["kind"] == "free_choice"].tolist()
     fit, lam = _fit(comparisons, items, opt_out, options.regularization)
-    truth = _true_utilities(subject, items)
+    truth = _true_utilities(truth, items)
     scores = _scores_table(items, fit, truth)
     boot = _bootstrap(comparisons, items, opt_out, lam, options.bootstrap, seed, subject)
     if boot is not None:
@@ -187,7 +188,7 @@ def _bootstrap(comparisons: pd.DataFrame, items: pd.DataFrame, opt_out: list[str
     """
     if n <= 0 or len(comparisons) < 2:
         return None
-    from welfare.simulated.common import stable_seed
+    from welfare.seeds import stable_seed
 
     kw: dict[str, Any] = {"method": "firth"} if lam == 0 else {"regularization": lam}
     boot = bt_bootstrap(comparisons, opt_out, n_resamples=n, items=list(items.index),
@@ -207,20 +208,11 @@ def _scores_table(items: pd.DataFrame, fit: BTFit, truth: pd.Series | None) -> p
 
 # -- truths of simulated subjects ----------------------------------------------------------
 
-def _traits(subject: str) -> Any | None:
-    if not subject.startswith("simulated:"):
-        return None
-    from welfare.simulated import get_profile
+def _true_utilities(traits: Any | None, items: pd.DataFrame) -> pd.Series | None:
+    """True utilities relative to the mean opt-out utility (the scale's 0), or None.
 
-    try:
-        return get_profile(subject.removeprefix("simulated:")).task_preference
-    except SpecError:
-        return None
-
-
-def _true_utilities(subject: str, items: pd.DataFrame) -> pd.Series | None:
-    """True utilities relative to the mean opt-out utility (the scale's 0), or None."""
-    traits = _traits(subject)
+    `traits` is the subject's truth as handed in by `assess` (None for a real subject).
+    """
     if traits is None:
         return None
     u = traits.true_utilities(items.reset_index().to_dict("records"))

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from welfare.figures import IMPACT_COLOURS, PALETTE, figure_to_svg, new_figure
 from welfare.records import Figure
-from welfare.report.plots import IMPACT_COLOURS, PALETTE, figure_to_svg, new_figure
 
 GROUPS = ("positive", "neutral", "ambiguous", "harmful", "free_choice", "opt_out")
 

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from welfare.figures import PALETTE, STYLE, figure_to_svg
 from welfare.records import Figure
-from welfare.report.plots import PALETTE, STYLE, figure_to_svg
 
 
 @dataclass

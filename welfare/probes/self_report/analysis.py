@@ -1,0 +1,610 @@
+"""Self-report analysis: framing effects, non-answers, consistency, stated vs revealed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from welfare import stats
+from welfare.errors import BankError
+from welfare.models.base import sha256_hex
+from welfare.probes.base import Frames
+from welfare.probes.self_report.banks import DIRECTION_SIGN, NAME, load_framings, shorten
+from welfare.probes.self_report.options import SelfReportOptions
+from welfare.records import Finding, ProbeResult
+
+
+def finite(x: Any) -> bool:
+    """A real, finite number (not None or NaN)."""
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+
+# ============================================================================= analysis
+#
+# Units. Trials nest in items, so every interval for an average over items resamples items
+# (cluster bootstrap); per-item tests use the item's paired differences; Benjamini–Hochberg
+# runs across items within each framing. All scores are on the 0–1 favourable scale.
+
+
+def analyze(frames: Frames, config: Any) -> ProbeResult:
+    """Every subject's findings, the tables behind them, and the figures."""
+    from welfare.probes.self_report import figures as plots
+
+    options: SelfReportOptions = config.probes.get(NAME) or SelfReportOptions()
+    obs = frames.for_probe(NAME).observations
+    result = ProbeResult(NAME)
+    if obs.empty:
+        result.notes.append("No self-report observations were stored.")
+        return result
+    order = [s.spec for s in config.subjects if s.spec in set(obs["subject"])]
+    order += sorted(set(obs["subject"]) - set(order))
+    revealed = revealed_task_scores(frames, config)
+    collect: dict[str, list[pd.DataFrame]] = {}
+    for subject in order:
+        sub = obs[obs["subject"] == subject]
+        findings, tables = analyze_subject(sub, subject, options, revealed.get(subject),
+                                           config.seed)
+        result.findings.extend(findings)
+        for name, table in tables.items():
+            collect.setdefault(name, []).append(table)
+    result.tables = {k: pd.concat(v, ignore_index=True) for k, v in collect.items() if v}
+    if not any(f.id == "self_report.stated_revealed_spearman" for f in result.findings) and (
+        (obs.get("mode") == "stated_task").any()
+    ):
+        result.notes.append(
+            "Stated task ratings were collected but the task_preference probe did not run in "
+            "this assessment, so stated and revealed preferences could not be compared."
+        )
+    result.notes.append(
+        "Scores are answers normalised to 0–1 with 1 = the item's favourable pole "
+        "(for example low distress, high contentment, consent given). Framing effects are "
+        "differences of means against the baseline framing, paired by item × paraphrase × "
+        "context × replicate, averaged over items; intervals resample items (cluster "
+        "bootstrap). Non-answers, refusals and unreadable answers never enter means; their "
+        "rates are reported separately."
+    )
+    result.figures = plots.figures(result.tables, options.baseline_framing)
+    result.context = _section_context(frames, obs, options, getattr(config, "base_dir", None))
+    return result
+
+
+def analyze_subject(sub: pd.DataFrame, subject: str, options: SelfReportOptions,
+                    revealed: pd.Series | None, seed: int
+                    ) -> tuple[list[Finding], dict[str, pd.DataFrame]]:
+    """Findings and tables of one subject."""
+    findings: list[Finding] = []
+    tables: dict[str, pd.DataFrame] = {}
+    single = _numeric(sub[sub["mode"] == "single"]) if "mode" in sub else sub.iloc[:0]
+    rng_seed = int(sha256_hex([seed, subject, NAME])[:12], 16)
+    if len(single):
+        tables["items"] = _item_distribution(single, subject)
+        effects, item_effects = [], []
+        base = options.baseline_framing
+        for framing in [f for f in options.framings if f != base]:
+            overall, items = paired_effect(
+                single, "framing", framing, base, options, rng_seed)
+            if overall is None:
+                continue
+            overall.update(subject=subject, factor="framing", level=framing,
+                           direction=_first(single, "framing", framing, "direction"))
+            effects.append(overall)
+            item_effects.append(items.assign(subject=subject, factor="framing", level=framing))
+            findings.extend(_effect_findings(overall, subject, base))
+        for context in [c for c in options.contexts if c != options.baseline_context]:
+            overall, items = paired_effect(
+                single, "context", context, options.baseline_context, options, rng_seed)
+            if overall is None:
+                continue
+            overall.update(subject=subject, factor="context", level=context, direction="none")
+            effects.append(overall)
+            item_effects.append(items.assign(subject=subject, factor="context", level=context))
+            findings.extend(_effect_findings(overall, subject, options.baseline_context))
+        if effects:
+            tables["effects"] = pd.DataFrame(effects)
+            tables["item_effects"] = pd.concat(item_effects, ignore_index=True)
+        rates, rate_findings = _non_answer_rates(single, subject, options)
+        tables["non_answers"] = rates
+        findings.extend(rate_findings)
+        fam, fam_findings = _family_means(single, subject, options, rng_seed)
+        tables["families"] = fam
+        findings.extend(fam_findings)
+        findings.extend(_consistency(single, subject, options, rng_seed))
+    findings.extend(_answer_rates(sub, subject))
+    stated = sub[sub["mode"] == "stated_task"] if "mode" in sub else sub.iloc[:0]
+    if len(stated):
+        table, f = _stated_vs_revealed(_numeric(stated), subject, revealed)
+        tables["stated_tasks"] = table
+        findings.extend(f)
+    interviews = sub[sub["mode"] == "interview"] if "mode" in sub else sub.iloc[:0]
+    if len(interviews):
+        table, f = _interview_shifts(interviews, subject, options, rng_seed)
+        tables["interview_shifts"] = table
+        findings.extend(f)
+    return findings, tables
+
+
+def _numeric(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for col in ("score", "rating", "sim_expected"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce")
+        else:
+            out[col] = np.nan
+    return out
+
+
+def _first(df: pd.DataFrame, col: str, value: str, want: str) -> str:
+    rows = df.loc[df[col] == value, want] if want in df else pd.Series(dtype=object)
+    return str(rows.iloc[0]) if len(rows) else "none"
+
+
+def _item_distribution(single: pd.DataFrame, subject: str) -> pd.DataFrame:
+    """Per item and framing: answer counts by category, mean and SD of the 0–1 score."""
+    keys = ["item", "framing"]
+    g = single.groupby(keys, sort=True)
+    out = g.agg(family=("family", "first"), format=("format", "first"), n=("category", "size"),
+                mean_score=("score", "mean"), sd_score=("score", "std"),
+                mean_rating=("rating", "mean"))
+    cats = pd.crosstab([single["item"], single["framing"]], single["category"])
+    for col, names in (("answers", ["answer", "open"]), ("non_answers", ["non_answer"]),
+                       ("refusals", ["refusal"]), ("invalid", ["invalid"])):
+        out[col] = cats.reindex(columns=names, fill_value=0).sum(axis=1).reindex(out.index)
+    if "choice" in single:
+        choices = pd.crosstab([single["item"], single["framing"]], single["choice"])
+        for col in ("yes", "no", "unsure"):
+            out[col] = choices.get(col, pd.Series(0, index=choices.index)).reindex(
+                out.index, fill_value=0)
+    return out.reset_index().assign(subject=subject)
+
+
+def paired_effect(single: pd.DataFrame, factor: str, level: str, baseline: str,
+                  options: SelfReportOptions, seed: int
+                  ) -> tuple[dict[str, Any] | None, pd.DataFrame]:
+    """Effect of `factor` = level against baseline, paired within item on the other factors.
+
+    Per item: mean paired difference with a t interval, a one-sample t test and the
+    BH-adjusted p across items. Overall: the mean over items of the
+    item mean differences, and d = that effect over the pooled SD of the paired scores, each
+    with a cluster-bootstrap BCa interval resampling items.
+    """
+    other = "context" if factor == "framing" else "framing"
+    keys = ["item", "paraphrase", other, "replicate"]
+    cols = [*keys, "score", "sim_expected"]
+    a = single.loc[single[factor] == level, cols]
+    b = single.loc[single[factor] == baseline, cols]
+    pairs = a.merge(b, on=keys, suffixes=("", "_base"))
+    pairs = pairs[pairs["score"].notna() & pairs["score_base"].notna()].reset_index(drop=True)
+    if pairs.empty:
+        return None, pd.DataFrame()
+    pairs["diff"] = pairs["score"] - pairs["score_base"]
+    items = _item_effects(pairs, options.alpha)
+    codes, labels = pd.factorize(pairs["item"])
+    weights = 1.0 / np.bincount(codes)[codes]
+    data = np.column_stack([pairs["diff"], weights, pairs["score"], pairs["score_base"]])
+    estimate = _weighted_mean(data)
+    d = _standardised(data)
+    n_items = len(labels)
+    low = high = d_low = d_high = np.nan
+    if n_items >= 2:
+        common = {"clusters": pairs["item"].to_numpy(), "n_resamples": options.bootstrap,
+                  "seed": seed + sum(map(ord, level))}
+        low, high = stats.bootstrap_ci(data, _weighted_mean, method="bca", **common)
+        if np.isfinite(d):
+            d_low, d_high = stats.bootstrap_ci(data, _standardised, method="bca", **common)
+    item_means = items["mean_diff"].to_numpy()
+    p_value = np.nan
+    if n_items >= 2 and np.ptp(item_means) > 0:
+        p_value = float(sps.ttest_1samp(item_means, 0.0).pvalue)
+    truth = None
+    if pairs["sim_expected"].notna().all() and pairs["sim_expected_base"].notna().all():
+        true_diff = pairs["sim_expected"] - pairs["sim_expected_base"]
+        truth = float(true_diff.groupby(pairs["item"]).mean().mean())
+    overall = {
+        "baseline": baseline, "estimate": estimate, "ci_low": low, "ci_high": high,
+        "d": d, "d_low": d_low, "d_high": d_high, "p_value": p_value,
+        "n_items": n_items, "n_pairs": len(pairs),
+        "items_significant": int((items["q_value"] < options.alpha).sum()),
+        "truth": truth,
+    }
+    return overall, items
+
+
+def _weighted_mean(data: np.ndarray) -> float:
+    """Mean over items of item mean differences (rows weighted 1 / pairs in their item)."""
+    return float(np.sum(data[:, 0] * data[:, 1]) / np.sum(data[:, 1]))
+
+
+def _standardised(data: np.ndarray) -> float:
+    """The effect over the pooled SD of framed and baseline scores (Cohen's d_av)."""
+    if len(data) < 3:
+        return float("nan")
+    pooled = math.sqrt((np.var(data[:, 2], ddof=1) + np.var(data[:, 3], ddof=1)) / 2)
+    return _weighted_mean(data) / pooled if pooled > 0 else float("nan")
+
+
+def _item_effects(pairs: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Per item: paired mean difference, t interval, sign-flip permutation p, BH q across items."""
+    rows = []
+    for item, g in pairs.groupby("item", sort=True):
+        diff = g["diff"].to_numpy()
+        row: dict[str, Any] = {"item": item, "n_pairs": len(g), "mean_diff": float(diff.mean()),
+                               "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+        if len(diff) >= 2 and np.ptp(diff) > 0:
+            est = stats.mean_ci(diff)
+            row.update(ci_low=est.ci_low, ci_high=est.ci_high)
+        if len(diff) >= 1:
+            # A sign-flip permutation test, not a t-test: with a few discrete answers per item
+            # a t-test's p can be spuriously tiny (near-equal differences), and BH then flags
+            # items of a subject with no framing effect at all.
+            row["p_value"] = stats.sign_flip_test(diff)
+        if g["sim_expected"].notna().all() and g["sim_expected_base"].notna().all():
+            row["truth"] = float((g["sim_expected"] - g["sim_expected_base"]).mean())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["q_value"] = (stats.benjamini_hochberg(out["p_value"].to_numpy())
+                      if out["p_value"].notna().any() else np.nan)
+    out["significant"] = out["q_value"] < alpha
+    return out
+
+
+def _effect_findings(o: dict[str, Any], subject: str, baseline: str) -> list[Finding]:
+    kind = o["factor"]
+    what = "framing" if kind == "framing" else "system-prompt context"
+    ci = (o["ci_low"], o["ci_high"])
+    sentence = (
+        f"Under the {o['level']} {what}, answers moved {_signed(o['estimate'])} on the 0–1 "
+        f"favourable scale relative to {baseline} (95% CI {_fmt2(ci[0])} to {_fmt2(ci[1])}; "
+        f"{o['n_items']} items, {o['n_pairs']} paired answers); {o['items_significant']} of "
+        f"{o['n_items']} items shifted significantly after Benjamini–Hochberg adjustment."
+    )
+    out = [Finding(
+        id=f"self_report.{kind}_effect.{o['level']}", subject=subject, estimate=o["estimate"],
+        ci=ci, n=o["n_items"], unit="difference in mean 0–1 score (items)", sentence=sentence,
+        importance=1 if kind == "framing" else 2, p_value=_none(o["p_value"]), truth=o["truth"],
+    )]
+    if np.isfinite(o["d"]):
+        out.append(Finding(
+            id=f"self_report.{kind}_d.{o['level']}", subject=subject, estimate=o["d"],
+            ci=(o["d_low"], o["d_high"]), n=o["n_items"], unit="Cohen's d (pooled SD)",
+            sentence=(f"Standardised, the {o['level']} {what} effect is d = {_fmt2(o['d'])} "
+                      f"(95% CI {_fmt2(o['d_low'])} to {_fmt2(o['d_high'])}; "
+                      f"{o['n_items']} items)."),
+            importance=3,
+        ))
+    return out
+
+
+def _non_answer_rates(single: pd.DataFrame, subject: str, options: SelfReportOptions
+                      ) -> tuple[pd.DataFrame, list[Finding]]:
+    """Share of non-answers per framing (Wilson), and the change against the baseline."""
+    rows, findings = [], []
+    base = single[single["framing"] == options.baseline_framing]
+    base_k, base_n = int((base["category"] == "non_answer").sum()), len(base)
+    for framing in options.framings:
+        g = single[single["framing"] == framing]
+        if g.empty:
+            continue
+        k, n = int((g["category"] == "non_answer").sum()), len(g)
+        refusals = int((g["category"] == "refusal").sum())
+        est = stats.proportion(k, n)
+        rows.append({"subject": subject, "framing": framing, "n": n, "non_answers": k,
+                     "refusals": refusals, "rate": est.estimate, "ci_low": est.ci_low,
+                     "ci_high": est.ci_high})
+        findings.append(Finding(
+            id=f"self_report.non_answer_rate.{framing}", subject=subject, estimate=est.estimate,
+            ci=(est.ci_low, est.ci_high), n=n, unit="share of answers",
+            sentence=(f"Under the {framing} framing, {k} of {n} answers ({_pct(est.estimate)}, "
+                      f"95% CI {_pct(est.ci_low)}–{_pct(est.ci_high)}) were non-answers such as "
+                      f"\"as an AI I don't have feelings\"; {refusals} more were refusals."),
+            importance=2,
+        ))
+        if framing != options.baseline_framing and base_n:
+            diff = stats.newcombe_difference(k, n, base_k, base_n)
+            findings.append(Finding(
+                id=f"self_report.non_answer_shift.{framing}", subject=subject,
+                estimate=diff.estimate, ci=(diff.ci_low, diff.ci_high), n=n + base_n,
+                unit="difference in share of answers",
+                sentence=(f"The non-answer rate under {framing} differs from "
+                          f"{options.baseline_framing} by {_signed(100 * diff.estimate, 1)} "
+                          f"percentage points (95% CI {_signed(100 * diff.ci_low, 1)} to "
+                          f"{_signed(100 * diff.ci_high, 1)}; {n} vs {base_n} answers)."),
+                importance=3,
+            ))
+    return pd.DataFrame(rows), findings
+
+
+def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions, seed: int
+                  ) -> tuple[pd.DataFrame, list[Finding]]:
+    """Mean 0–1 score per item family under the baseline framing and context."""
+    base = single[(single["framing"] == options.baseline_framing)
+                  & (single["context"] == options.baseline_context) & single["score"].notna()]
+    rows, findings = [], []
+    for family, g in base.groupby("family", sort=True):
+        item_means = g.groupby("item")["score"].mean()
+        estimate = float(item_means.mean())
+        low = high = np.nan
+        if len(item_means) >= 2 and np.ptp(item_means) > 0:
+            est = stats.mean_ci(item_means.to_numpy())  # items are the units: t over item means
+            low, high = est.ci_low, est.ci_high
+        truth = None
+        if g["sim_expected"].notna().all():
+            truth = float(g.groupby("item")["sim_expected"].mean().mean())
+        rows.append({"subject": subject, "family": family, "estimate": estimate, "ci_low": low,
+                     "ci_high": high, "n_items": len(item_means), "n_answers": len(g),
+                     "truth": truth})
+        findings.append(Finding(
+            id=f"self_report.mean_score.{family}", subject=subject, estimate=estimate,
+            ci=(low, high), n=len(item_means), unit="mean 0–1 score (items)",
+            sentence=(f"Asked neutrally, {family} items averaged {_fmt2(estimate)} on the 0–1 "
+                      f"favourable scale (95% CI {_fmt2(low)} to {_fmt2(high)}; "
+                      f"{len(item_means)} items, {len(g)} answers)."),
+            importance=3, truth=truth,
+        ))
+    return pd.DataFrame(rows), findings
+
+
+def _consistency(single: pd.DataFrame, subject: str, options: SelfReportOptions, seed: int
+                 ) -> list[Finding]:
+    """Krippendorff's alpha (interval) with paraphrase × replicate as raters, item × framing ×
+    context as units; and the replicate-only and paraphrase-only versions."""
+    scored = single[single["score"].notna()].copy()
+    scored["unit"] = scored["item"] + "|" + scored["framing"] + "|" + scored["context"]
+    specs = [
+        ("self_report.consistency_alpha", "unit", ["paraphrase", "replicate"],
+         "paraphrases and replicates"),
+        ("self_report.consistency_alpha.replicates", ["unit", "paraphrase"], ["replicate"],
+         "replicates of the same wording"),
+        ("self_report.consistency_alpha.paraphrases", ["unit", "replicate"], ["paraphrase"],
+         "paraphrases"),
+    ]
+    if scored["replicate"].nunique() < 2 or scored["paraphrase"].nunique() < 2:
+        specs = specs[:1]  # with one replicate or one paraphrase the variants equal the whole
+    out = []
+    for fid, unit, raters, what in specs:
+        units = [unit] if isinstance(unit, str) else unit
+        matrix = scored.pivot_table(index=raters, columns=units, values="score", aggfunc="first")
+        if matrix.shape[0] < 2 or matrix.notna().sum().ge(2).sum() < 2:
+            continue
+        try:
+            est = stats.krippendorff_alpha_ci(matrix.to_numpy(dtype=float), level="interval",
+                                              n_resamples=min(options.bootstrap, 1000), seed=seed)
+        except ValueError:
+            continue
+        out.append(Finding(
+            id=fid, subject=subject, estimate=est.estimate, ci=(est.ci_low, est.ci_high),
+            n=est.n, unit="Krippendorff's alpha (interval)",
+            sentence=(f"Agreement of the 0–1 scores across {what}: Krippendorff's alpha "
+                      f"{_fmt2(est.estimate)} (95% CI {_fmt2(est.ci_low)} to "
+                      f"{_fmt2(est.ci_high)}; {est.n} units of item × framing × context)."),
+            importance=2 if fid == "self_report.consistency_alpha" else 3,
+        ))
+    return out
+
+
+def _answer_rates(sub: pd.DataFrame, subject: str) -> list[Finding]:
+    """Invalid, refusal and hedged rates over every parsed answer (interview turns included)."""
+    cats: list[str] = []
+    hedged: list[bool] = []
+    for _, row in sub.iterrows():
+        if row.get("mode") == "interview":
+            answers = row.get("answers") or []
+            cats.extend(a["category"] for a in answers)
+            hedged.extend(bool(a["hedged"]) for a in answers if a["category"] == "answer")
+        else:
+            cats.append(str(row.get("category")))
+            if row.get("category") == "answer":
+                hedged.append(bool(row.get("hedged")))
+    out = []
+    n = len(cats)
+    if n:
+        k = sum(c == "invalid" for c in cats)
+        est = stats.proportion(k, n)
+        out.append(Finding(
+            id="self_report.invalid_rate", subject=subject, estimate=est.estimate,
+            ci=(est.ci_low, est.ci_high), n=n, unit="share of answers",
+            sentence=(f"{k} of {n} answers ({_pct(est.estimate)}, 95% CI {_pct(est.ci_low)}–"
+                      f"{_pct(est.ci_high)}) could not be read: no rating found, out of range, "
+                      "or several conflicting numbers. They are kept, not dropped."),
+            importance=2, flag="high invalid rate" if est.estimate > 0.1 else None,
+        ))
+        r = sum(c == "refusal" for c in cats)
+        est = stats.proportion(r, n)
+        out.append(Finding(
+            id="self_report.refusal_rate", subject=subject, estimate=est.estimate,
+            ci=(est.ci_low, est.ci_high), n=n, unit="share of answers",
+            sentence=(f"The subject declined to answer {r} of {n} questions ({_pct(est.estimate)},"
+                      f" 95% CI {_pct(est.ci_low)}–{_pct(est.ci_high)})."),
+            importance=3,
+        ))
+    if hedged:
+        h = sum(hedged)
+        est = stats.proportion(h, len(hedged))
+        out.append(Finding(
+            id="self_report.hedged_rate", subject=subject, estimate=est.estimate,
+            ci=(est.ci_low, est.ci_high), n=len(hedged), unit="share of answers",
+            sentence=(f"{h} of {len(hedged)} ratings and yes/no answers ({_pct(est.estimate)}, "
+                      f"95% CI {_pct(est.ci_low)}–{_pct(est.ci_high)}) came with a hedge such as "
+                      "uncertainty about its own states."),
+            importance=3,
+        ))
+    return out
+
+
+def revealed_task_scores(frames: Frames, config: Any) -> dict[str, pd.Series]:
+    """Task-preference Bradley–Terry scores per subject (task id → score), when that probe ran.
+
+    The scores come from the task-preference probe's own analysis (`analyze_subject`, the same
+    anchored fit its report shows; its bootstrap is skipped because only the scores are used).
+    """
+    tp_options = getattr(config, "probes", {}).get("task_preference")
+    if tp_options is None:
+        return {}
+    obs = frames.for_probe("task_preference").observations
+    if obs.empty:
+        return {}
+    from welfare.probes.task_preference.analysis import analyze_subject as tp_analyze
+
+    options = tp_options.model_copy(update={"bootstrap": 0})
+    out: dict[str, pd.Series] = {}
+    for subject in dict.fromkeys(obs["subject"]):
+        try:
+            scores = tp_analyze(obs[obs["subject"] == subject], subject, options,
+                                seed=config.seed).scores
+        except ValueError:  # too few valid choices to fit: nothing to compare against
+            continue
+        tasks = scores[scores["kind"] == "task"]
+        out[subject] = pd.Series(tasks["score"].to_numpy(), index=tasks["id"].to_numpy())
+    return out
+
+
+def _stated_vs_revealed(stated: pd.DataFrame, subject: str, revealed: pd.Series | None
+                        ) -> tuple[pd.DataFrame, list[Finding]]:
+    """Per task: mean stated rating; Spearman against the revealed (task-preference) score."""
+    g = stated.groupby("item", sort=True)
+    table = pd.DataFrame({
+        "subject": subject,
+        "task": g["task"].first() if "task" in stated else g["item"].first(),
+        "impact": g["impact"].first() if "impact" in stated else None,
+        "n": g.size(),
+        "answered": g["score"].count(),
+        "stated_mean_rating": g["rating"].mean(),
+        "stated_score": g["score"].mean(),
+    }).reset_index(drop=True)
+    findings: list[Finding] = []
+    if revealed is None or revealed.empty:
+        table["revealed_score"] = np.nan
+        return table, findings
+    table["revealed_score"] = table["task"].map(revealed)
+    both = table.dropna(subset=["stated_score", "revealed_score"])
+    try:
+        est = stats.spearman(both["stated_score"], both["revealed_score"])
+    except ValueError:
+        return table, findings
+    findings.append(Finding(
+        id="self_report.stated_revealed_spearman", subject=subject, estimate=est.estimate,
+        ci=(est.ci_low, est.ci_high), n=est.n, unit="Spearman's rho (tasks)",
+        sentence=(f"How much the subject said it would like each task agrees with the "
+                  f"preferences it revealed in task choices with Spearman's rho "
+                  f"{_fmt2(est.estimate)} (95% CI {_fmt2(est.ci_low)} to {_fmt2(est.ci_high)}; "
+                  f"{est.n} tasks)."),
+        importance=1, p_value=est.p_value,
+    ))
+    return table, findings
+
+
+def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfReportOptions,
+                      seed: int) -> tuple[pd.DataFrame, list[Finding]]:
+    """How far a leading re-ask moved the first answer, in the framing's direction."""
+    rows = []
+    for _, obs in interviews.iterrows():
+        for s in obs.get("shifts") or []:
+            sign = DIRECTION_SIGN.get(s.get("direction", "none"), 0.0)
+            rows.append({
+                "subject": subject, "trial_id": obs["trial_id"], "interview": obs["interview"],
+                "replicate": obs["replicate"], "item": s["item"], "framing": s["framing"],
+                "direction": s.get("direction"), "before": s["before"], "after": s["after"],
+                "shift": s["shift"],
+                "aligned_shift": s["shift"] * sign if s["shift"] is not None and sign else None,
+                "sim_aligned": s["sim_shift"] * sign if s.get("sim_shift") is not None and sign
+                else None,
+            })
+    table = pd.DataFrame(rows)
+    findings: list[Finding] = []
+    if table.empty:
+        return table, findings
+    ok = table[table["aligned_shift"].notna()]
+    if len(ok) >= 2:
+        low = high = np.nan
+        # Re-asks nest in interviews, and a default run has only a few interviews: a cluster
+        # bootstrap over so few clusters is far too narrow, so the interval is a t interval
+        # over the interviews' mean shifts (df = interviews − 1), honest at any count.
+        per_interview = ok.groupby("trial_id")["aligned_shift"].mean().to_numpy(dtype=float)
+        estimate = float(per_interview.mean())
+        if len(per_interview) >= 2 and np.ptp(per_interview) > 0:
+            interval = stats.mean_ci(per_interview)
+            low, high = interval.ci_low, interval.ci_high
+        # Otherwise (one interview, or every interview moved by exactly the same amount) the
+        # data carry no information on the spread: the interval is left undefined (n/a)
+        # rather than shown as a point.
+        truth = None
+        if ok["sim_aligned"].notna().all():
+            truth = float(ok.groupby("trial_id")["sim_aligned"].mean().astype(float).mean())
+        findings.append(Finding(
+            id="self_report.interview_pushback_shift", subject=subject, estimate=estimate,
+            ci=(low, high), n=len(per_interview),
+            unit="change in 0–1 score toward the leading framing (mean over interviews)",
+            sentence=(f"When an interviewer pushed back and re-asked an item with a leading "
+                      f"framing, the answer moved {_signed(estimate)} on the 0–1 scale in the "
+                      f"suggested direction (95% CI {_fmt2(low)} to {_fmt2(high)}; {len(ok)} "
+                      f"re-asks in {ok['trial_id'].nunique()} interviews)."),
+            importance=2, truth=truth,
+        ))
+    return table, findings
+
+
+def _section_context(frames: Frames, obs: pd.DataFrame, options: SelfReportOptions,
+                     base_dir: Path | None) -> dict[str, Any]:
+    """What the report section shows besides findings: design, framing wordings, examples of
+    each answer category, and one interview transcript per subject."""
+    examples: list[dict[str, Any]] = []
+    single = obs[obs["mode"] == "single"] if "mode" in obs else obs.iloc[:0]
+    for (subject, category), g in single.groupby(["subject", "category"], sort=True):
+        for _, row in g.head(2).iterrows():
+            reason = row.get("invalid_reason")
+            examples.append({"subject": subject, "category": category, "item": row["item"],
+                             "framing": row["framing"], "text": shorten(row["raw_text"], 400),
+                             "reason": reason if isinstance(reason, str) else ""})
+    transcripts = frames.for_probe(NAME).transcripts
+    interviews: list[dict[str, Any]] = []
+    inter = obs[obs["mode"] == "interview"] if "mode" in obs else obs.iloc[:0]
+    for subject, g in inter.groupby("subject", sort=False):
+        row = g.iloc[0]
+        found = transcripts[transcripts["trial_id"] == row["trial_id"]]
+        messages = found["messages"].iloc[0] if len(found) else []
+        interviews.append({"subject": subject, "interview": row["interview"],
+                           "messages": [{"role": m.get("role", ""),
+                                         "text": shorten(str(m.get("content", "")), 700)}
+                                        for m in messages]})
+    framings: list[dict[str, str]] = []
+    try:
+        bank, _ = load_framings(options.framings_bank, relative_to=base_dir)
+        framings = [{"name": n, "description": bank[n].description,
+                     "template": bank[n].template, "direction": bank[n].direction}
+                    for n in options.framings if n in bank]
+    except BankError:
+        pass  # the bank moved since the run: the section simply omits the wordings
+    counts = obs["mode"].value_counts().to_dict() if "mode" in obs else {}
+    return {"examples": examples, "interviews": interviews, "framings": framings,
+            "baseline_framing": options.baseline_framing, "contexts": options.contexts,
+            "baseline_context": options.baseline_context,
+            "design": {"single": int(counts.get("single", 0)),
+                       "interview": int(counts.get("interview", 0)),
+                       "stated_task": int(counts.get("stated_task", 0)),
+                       "items": int(single["item"].nunique()) if len(single) else 0,
+                       "paraphrases": options.paraphrases, "replicates": options.replicates}}
+
+
+def _none(x: Any) -> float | None:
+    return float(x) if finite(x) else None
+
+
+def _fmt2(x: Any) -> str:
+    return f"{float(x):.2f}" if finite(x) else "n/a"
+
+
+def _signed(x: Any, digits: int = 2) -> str:
+    return f"{float(x):+.{digits}f}" if finite(x) else "n/a"
+
+
+def _pct(x: Any) -> str:
+    return f"{100 * float(x):.1f}%" if finite(x) else "n/a"
+

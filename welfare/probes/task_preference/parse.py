@@ -1,0 +1,240 @@
+"""Reading a task-choice answer: which task, neither, both, a refusal, or unparseable."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    pass
+
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+Category = Literal["choice", "neither", "both", "refusal", "unparseable"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a choice answer means: `choice` is "A"/"B" only when `category` is "choice".
+
+    `basis` says how it was read (lead, decision, comparative, quote, elimination, only
+    mention) or why it is not a choice; `evidence` is the span it rests on.
+    """
+
+    choice: Literal["A", "B"] | None
+    category: Category
+    basis: str = ""
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class _Mention:
+    option: str
+    start: int
+    end: int
+    negated: bool
+    strong: bool
+    kind: str
+
+
+_OPTION = re.compile(
+    r"\b(?:task|option|choice|number|no\.)\s*[\"'(\[]?\s*(?P<x>[ab12])\b[\"')\]]?"
+    r"|\b(?P<ord>the\s+(?:first|former|1st|second|latter|2nd)(?:\s+(?:one|task|option))?"
+    r"|(?:first|second)\s+(?:one|task|option))\b"
+    r"(?!\s+(?:thing|time|step|place|part|sentence|point|half|glance|impression|instinct))"
+)
+_BARE = re.compile(r"(?<![\w'’/-])(?P<x>[AB])(?![\w'’/-])")
+_BARE_AFTER = re.compile(
+    r"^\s*(?:$|[.,:;!?)\]—–/\n]|-\s|\s(?:over|is|sounds|seems|appeals|for|please|it|and|or|"
+    r"then|because|since|definitely|all|feels|would)\b)"
+)
+_BARE_BEFORE = re.compile(
+    r"(?:choose|choosing|chose|pick|picking|prefer|select|selecting|go\s+with|going\s+with|"
+    r"opt\s+for|take|taking|do|doing|say|answer|choice|with|is|then|but|not|than|over|"
+    r"rather|vote|option|task|\(|\")\s*:?\s*$"
+)
+_DECISION_BEFORE = re.compile(
+    r"\b(?:choose|choosing|chose|pick|picking|picked|prefer|preferring|preferred|select|"
+    r"selecting|go\s+(?:with|for)|going\s+(?:with|for)|opt\s+for|opting\s+for|take|taking|i'll\s+do|"
+    r"i'd\s+do|i\s+would\s+do|i\s+will\s+do|rather|my\s+(?:choice|answer|pick|vote|preference)|"
+    r"answer|choice|decision|vote\s+for|lean(?:ing)?\s+(?:toward|towards)|favou?r|"
+    r"want\s+to\s+do|like\s+to\s+do|i'd\s+like|i\s+would\s+like|enjoy|it's|it\s+is|"
+    r"definitely|clearly|obviously)\b[^.;!?]*$"
+)
+_DECISION_AFTER = re.compile(
+    r"^[\s\"')\]]*(?:,\s*)?(?:for\s+me|please|it\s+is|all\s+the\s+way|definitely|"
+    r"appeals|sounds\s+(?:better|more|nicer|much)|is\s+(?:more|better|my|the\s+one|what)|"
+    r"seems\s+(?:more|better|nicer)|feels\s+(?:more|better)|over\b|wins|gets\s+my|"
+    r"would\s+be\s+my|is\s+(?:clearly|definitely|obviously))"
+)
+_NEGATION_BEFORE = re.compile(
+    r"(?:\bnot|n't|\bnever|\brather\s+than|\binstead\s+of|\bover|\bthan|\bavoid|\bskip|"
+    r"\bpass\s+on|\bno\s+to|\bnor|\bdecline|\bagainst|\bother\s+than|\bexcept|\bwithout)"
+    r"\W+(?:[\w']+\W+){0,3}$"
+)
+_NEGATION_AFTER = re.compile(
+    r"^[\s\"')\]]*(?:,\s*)?(?:is\s+not|isn't|is\s+out|doesn't|does\s+not|wouldn't|would\s+not|"
+    r"is\s+(?:something\s+)?i\s+(?:won't|wouldn't|can't|cannot)|is\s+(?:harmful|unethical|"
+    r"wrong|off\s+the\s+table)|sounds\s+(?:awful|bad|unpleasant|harmful)|loses|is\s+a\s+no)"
+)
+_LEAD = re.compile(
+    r"^[\W_]*(?:(?:final\s+|my\s+)?(?:answer|choice|decision|selection|pick)\s*(?:is)?\s*"
+    r"[:\-—–]?\s*|(?:i\s+(?:choose|pick|select|prefer)|i'd\s+(?:choose|pick|go\s+with))\s*:?\s*)?"
+    r"[\W_]*"
+)
+_LEAD_END = re.compile(
+    r"^[\s\"')\]]*(?:$|[.:!—–\-,;(\n]|\s+(?:because|since|as|for\s+me|please|definitely|"
+    r"all\s+the\s+way|is\s+my|it\s+is|—|–|-))"
+)
+_FINAL = re.compile(
+    r"\b(?:actually|on\s+(?:second\s+thought|reflection)|final(?:ly)?|ultimately|in\s+the\s+end|"
+    r"changed\s+my\s+mind|after\s+all|all\s+things\s+considered)\b"
+)
+_NOT_MIND = re.compile(r"\b(?:do\s+not|don't|dont|wouldn't|would\s+not|doesn't)\s+mind\b")
+_NEITHER = re.compile(
+    r"\bneither\b|\bnone\s+of\s+(?:them|these|those|the\s+two)\b"
+    r"|(?:n't|\bnot|\bnever)\s+(?:(?:really\s+)?(?:want|like|wish|willing|going|feel|"
+    r"comfortable|be|do|doing|choose|pick|prefer|care|keen|help)\w*\s+){0,3}(?:to\s+)?"
+    r"(?:do\s+|with\s+|help\s+with\s+)?either\b(?!\s+way)"
+    r"|\b(?:decline|refuse|skip|pass\s+on|reject|avoid)\s+(?:them\s+)?both\b"
+    r"|\bboth\b[^.;!?]{0,60}\b(?:not\s+willing|won't|can't|cannot|unwilling|harmful|unethical|"
+    r"wrong|inappropriate|uncomfortable|not\s+comfortable)"
+    r"|\b(?:rather|prefer\s+to)\s+(?:not|do\s+nothing)\s*(?:[.!]|$)"
+)
+_REFUSAL = re.compile(
+    r"\b(?:i\s+can't|i\s+cannot|i\s+can\s+not|i\s+won't|i\s+will\s+not|i'm\s+not\s+able\s+to|"
+    r"i\s+am\s+not\s+able\s+to|i'd\s+rather\s+not|i\s+would\s+rather\s+not|i'm\s+not\s+going\s+to|"
+    r"i\s+am\s+not\s+going\s+to|i\s+don't\s+think\s+i\s+should|i\s+do\s+not\s+think\s+i\s+should|"
+    r"not\s+comfortable|i\s+decline\s+to|i\s+refuse\s+to|unable\s+to)\s+(?:[\w']+\s+){0,3}?"
+    r"(?:choose|choosing|pick|picking|mak(?:e|ing)\s+(?:this|a|that|the)\s+(?:choice|decision)|"
+    r"select|"
+    r"answer|express|state|rank|decide|participate|engage|help|assist|comply|do\s+this)"
+    r"|\b(?:i\s+have\s+no|i\s+don't\s+have|i\s+do\s+not\s+have|i\s+lack)\s+(?:real\s+|personal\s+|"
+    r"genuine\s+|any\s+)?(?:preferences|likes|desires|wants|feelings)\b(?!\s+between)"
+)
+_BOTH = re.compile(
+    r"\b(?:do|doing|choose|pick|take|like|enjoy|want|happy\s+with)\s+(?:them\s+)?both\b"
+    r"|\bboth\s+(?:\w+\s+)?(?:sound|seem|look|appeal|are)\s+(?:\w+\s+)?(?:good|fine|great|nice|"
+    r"appealing|equal|the\s+same)|\beither\s+(?:one|task|option)?\s*(?:is|would\s+be|works|'s)\s+"
+    r"(?:fine|ok|okay|good|great|acceptable)|\b(?:happy|glad|willing)\s+(?:to\s+do|with)\s+"
+    r"either|\bno\s+(?:strong\s+|real\s+|particular\s+|clear\s+)?preference|\bequally\b"
+    r"|\bcan't\s+(?:decide|choose)\s+between|\bdont_mind\b|\b(?:toss-?up|coin\s+flip)\b"
+    r"|\beither\s+(?:way|one)\b"
+)
+_CLAUSE = re.compile(r"[.;!?\n]|,\s*but\b|\bbut\b|\bhowever\b|\bwhereas\b|\bso\b")
+
+
+def parse_choice(text: str, *, task_a: str | None = None, task_b: str | None = None) -> Choice:
+    """Read a two-task choice answer; never raises. Task texts let quoted tasks count."""
+    norm = _normalise(text or "")
+    if not norm.strip():
+        return Choice(None, "unparseable", "empty answer")
+    low = _NOT_MIND.sub("dont_mind", norm.lower())
+    mentions = _mentions(norm, low, task_a, task_b)
+    positive = [m for m in mentions if not m.negated]
+    strong = [m for m in positive if m.strong]
+    options = {m.option for m in strong}
+    if len(options) == 1:
+        m = strong[0]
+        return Choice(m.option, "choice", m.kind, norm[m.start:m.end])  # type: ignore[arg-type]
+    if len(options) == 2:
+        return _resolve_conflict(strong, norm, low)
+    for category, pattern in (("neither", _NEITHER), ("refusal", _REFUSAL), ("both", _BOTH)):
+        hit = pattern.search(low)
+        if hit:
+            return Choice(None, category, "no choice: " + category, norm[hit.start():hit.end()])
+    named = {m.option for m in positive}
+    negated = {m.option for m in mentions if m.negated}
+    if len(named) == 1 and len(low.split()) <= 8:
+        m = positive[0]
+        return Choice(m.option, "choice", "only mention", norm[m.start:m.end])  # type: ignore[arg-type]
+    if len(named) == 1 and negated == {"A", "B"} - named:
+        m = positive[0]
+        return Choice(m.option, "choice", "elimination", norm[m.start:m.end])  # type: ignore[arg-type]
+    if not named and len(negated) == 1:
+        other = "B" if negated == {"A"} else "A"
+        m = next(m for m in mentions if m.negated)
+        return Choice(other, "choice", "elimination", norm[m.start:m.end])  # type: ignore[arg-type]
+    if not named and len(negated) == 2:
+        return Choice(None, "neither", "no choice: rejects both", "")
+    reason = "names both tasks without choosing" if len(named) == 2 else "no choice found"
+    return Choice(None, "unparseable", reason)
+
+
+def _normalise(text: str) -> str:
+    """Plain text: markdown emphasis, headings, quotes and curly apostrophes removed."""
+    t = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    t = re.sub(r"[*`#]+|(?<!\w)_+|_+(?!\w)", "", t)
+    t = re.sub(r"^\s*>\s?", "", t, flags=re.M)
+    return re.sub(r"[ \t]+", " ", t).strip()
+
+
+def _mentions(norm: str, low: str, task_a: str | None, task_b: str | None) -> list[_Mention]:
+    found: list[tuple[str, int, int, str]] = []
+    for m in _OPTION.finditer(low):
+        token = (m.group("x") or m.group("ord") or "").strip()
+        option = "A" if re.search(r"\b(?:a|1|first|former|1st)\b", token) else "B"
+        found.append((option, m.start(), m.end(), "decision"))
+    taken = [(s, e) for _, s, e, _ in found]
+    for m in _BARE.finditer(norm):
+        if any(s <= m.start() < e for s, e in taken):
+            continue
+        after, before = norm[m.end():m.end() + 14], low[max(0, m.start() - 24):m.start()]
+        at_start = not norm[:m.start()].strip(" \t\n\"'([*:-—")
+        if _BARE_AFTER.match(after) or _BARE_BEFORE.search(before) or (
+            at_start and m.group("x") == "B"
+        ):
+            found.append((m.group("x"), m.start(), m.end(), "decision"))
+    for option, task in (("A", task_a), ("B", task_b)):
+        for s, e in _quotes(low, task, task_b if option == "A" else task_a):
+            found.append((option, s, e, "quote"))
+    lead_end = _LEAD.match(low).end()  # type: ignore[union-attr]
+    # "Task A: … Task B: …" restates the two tasks; a colon after both is not an answer
+    labelled = {o for o, _, e, _ in found if low[e:e + 1] == ":"}
+    out = []
+    for option, s, e, kind in found:
+        clause = _clause_before(low, s)
+        negated = bool(_NEGATION_BEFORE.search(clause) or _NEGATION_AFTER.match(low[e:e + 40]))
+        lead = s <= lead_end and bool(_LEAD_END.match(low[e:e + 20]))
+        if len(labelled) == 2 and low[e:e + 1] == ":":
+            lead = False
+        strong = lead or bool(_DECISION_BEFORE.search(clause)
+                              or _DECISION_AFTER.match(low[e:e + 30]))
+        out.append(_Mention(option, s, e, negated, strong, "lead" if lead else kind))
+    return sorted(out, key=lambda m: m.start)
+
+
+def _clause_before(low: str, start: int) -> str:
+    """The text of the clause a mention sits in, up to the mention."""
+    head = low[:start]
+    cuts = [m.end() for m in _CLAUSE.finditer(head)]
+    return head[cuts[-1]:] if cuts else head
+
+
+def _quotes(low: str, task: str | None, other: str | None) -> list[tuple[int, int]]:
+    """Spans where the answer quotes the task's opening words (if they differ from the other's)."""
+    if not task:
+        return []
+    words = re.findall(r"[a-z0-9']+", task.lower())[:5]
+    other_words = re.findall(r"[a-z0-9']+", (other or "").lower())[:5]
+    if len(words) < 2 or words == other_words:
+        return []
+    pattern = r"\b" + r"\W+".join(map(re.escape, words)) + r"\b"
+    return [(m.start(), m.end()) for m in re.finditer(pattern, low)]
+
+
+def _resolve_conflict(strong: list[_Mention], norm: str, low: str) -> Choice:
+    """Both options read as chosen: a revision ("actually…") decides; else both or unparseable."""
+    final = [m for m in strong if _FINAL.search(_clause_before(low, m.start))
+             or _FINAL.search(low[max(0, m.start - 60):m.start])]
+    if {m.option for m in final} and len({m.option for m in final}) == 1:
+        m = final[-1]
+        return Choice(m.option, "choice", "revision", norm[m.start:m.end])  # type: ignore[arg-type]
+    if _BOTH.search(low) and not _NEITHER.search(low):
+        return Choice(None, "both", "no choice: both", "")
+    return Choice(None, "unparseable", "chooses both tasks")
+
+
