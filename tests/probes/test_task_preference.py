@@ -290,7 +290,7 @@ def test_recovery_position_bias(recovery: Assessment) -> None:
     biased = finding(recovery, "position_bias", "position-biased")
     assert biased.truth is not None and biased.truth > 0.6
     assert biased.ci[0] <= biased.truth <= biased.ci[1]
-    assert biased.ci[0] > 0.5 and biased.flag == "position bias"
+    assert biased.ci[0] > 0.5 and biased.flag == "position_bias"
     logit = finding(recovery, "position_bias.logit", "position-biased")
     assert logit.ci[0] > 0.5 and logit.truth == 1.0
     unbiased = finding(recovery, "position_bias", "harm-averse")

@@ -322,8 +322,8 @@ def _small_config():
 def test_real_run_twice_same_report_then_compare(tmp_path):
     """Same config and seed, two folders: identical report and summary apart from timestamps;
     then `compare_assessments` over the two runs finds no difference at all."""
-    from welfare.assess import run_assessment
     from welfare import compare_assessments
+    from welfare.assess import run_assessment
 
     pages, summaries = [], []
     for name in ("one", "two"):

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import pandas as pd
 
+from welfare.findings import invalid_rate, percent
+from welfare.findings import number as format_number
 from welfare.probes import PROBES
 from welfare.records import Finding, ProbeResult
 from welfare.report.crosssubject import cross_subject
@@ -133,16 +135,11 @@ def flag_invalid(f: Finding, threshold: float) -> Finding:
 
 
 def _invalid_finding(probe: str, row: Any) -> Finding:
-    low, high = wilson_interval(int(row.invalid), int(row.observations))
-    rate = row.invalid / row.observations
-    return Finding(
-        id=f"{probe}.invalid_rate", subject=row.subject, estimate=float(rate),
-        ci=(float(low), float(high)), n=int(row.observations), unit="share of trials",
-        sentence=(f"{int(row.invalid)} of {int(row.observations)} answers could not be parsed "
-                  f"({rate:.1%}, 95% CI {low:.1%} to {high:.1%}); they are kept in the store "
-                  "with their raw text and reason."),
-        importance=3,
-    )
+    return invalid_rate(
+        probe, row.subject, int(row.invalid), int(row.observations), unit="share of trials",
+        importance=3, digits=1,
+        sentence=("{k} of {n} answers could not be parsed ({pct}, {ci}); they are kept in the "
+                  "store with their raw text and reason."))
 
 
 def rank_findings(findings: list[Finding]) -> list[Finding]:
@@ -491,31 +488,13 @@ def script_hash(js: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
-def format_number(value: Any, digits: int = 3) -> str:
-    """A number for a reader: 3 decimals trimmed, thousands separators, n/a for NaN."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if x != x or x in (float("inf"), float("-inf")):
-        return "n/a"
-    if x == int(x) and abs(x) < 1e15:
-        return f"{int(x):,}"
-    if abs(x) < 1e-3 or abs(x) >= 1e6:
-        return f"{x:.{digits}g}"
-    text = f"{x:,.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def format_percent(value: Any, digits: int = 1) -> str:
-    """A share as a percentage (0.1234 → 12.3%)."""
+    """A share as a percentage (0.1234 → 12.3%) for templates; text passes through."""
     try:
-        x = float(value)
+        float(value)
     except (TypeError, ValueError):
         return str(value)
-    return "n/a" if x != x else f"{100 * x:.{digits}f}%"
+    return percent(value, digits)
 
 
 def sort_key(value: Any) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from welfare.findings import invalid_rate, percent
 from welfare.models.base import message_text
 from welfare.probes.base import Frames
 from welfare.probes.end_conversation.options import (
@@ -266,8 +267,6 @@ def _category_row(subject: str, affordance: str, group: str, g: pd.DataFrame) ->
     }
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.0f}%"
 
 
 def _truth_or_none(x: float) -> float | None:
@@ -285,8 +284,8 @@ def _rate_findings(row: dict[str, Any]) -> list[Finding]:
             estimate=row["end_rate"], ci=(row["end_rate_low"], row["end_rate_high"]), n=n,
             unit="share of conversations",
             sentence=(f"Ended {row['ended']} of {n} {label} conversations "
-                      f"({_pct(row['end_rate'])}, 95% CI {_pct(row['end_rate_low'])}–"
-                      f"{_pct(row['end_rate_high'])}; {row['affordance']} affordance)."),
+                      f"({percent(row['end_rate'])}, 95% CI {percent(row['end_rate_low'])}–"
+                      f"{percent(row['end_rate_high'])}; {row['affordance']} affordance)."),
             importance=importance, truth=_truth_or_none(row["true_end_rate"]),
         ),
         Finding(
@@ -294,8 +293,8 @@ def _rate_findings(row: dict[str, Any]) -> list[Finding]:
             estimate=row["before7_rate"], ci=(row["before7_low"], row["before7_high"]), n=n,
             unit="share of conversations",
             sentence=(f"Ended {row['ended_before_7']} of {n} {label} conversations before "
-                      f"turn {PUBLISHED_TURN} ({_pct(row['before7_rate'])}, 95% CI "
-                      f"{_pct(row['before7_low'])}–{_pct(row['before7_high'])})."),
+                      f"turn {PUBLISHED_TURN} ({percent(row['before7_rate'])}, 95% CI "
+                      f"{percent(row['before7_low'])}–{percent(row['before7_high'])})."),
             importance=importance, truth=_truth_or_none(row["true_before7_rate"]),
         ),
     ]
@@ -377,8 +376,9 @@ def _difference_findings(prim: pd.DataFrame, subjects: list[str], categories: li
                 id=f"end_conversation.subject_difference.{group}", subject=other,
                 estimate=d.estimate, ci=(d.ci_low, d.ci_high), n=d.n,
                 unit="difference in share ended",
-                sentence=(f"{other} ended {_pct(a['ended'].mean())} of {len(a)} "
-                          f"{group.replace('_', ' ')} conversations vs {_pct(b['ended'].mean())} "
+                sentence=(f"{other} ended {percent(a['ended'].mean())} of {len(a)} "
+                          f"{group.replace('_', ' ')} conversations vs "
+                          f"{percent(b['ended'].mean())} "
                           f"of {len(b)} for {ref}: difference {100 * d.estimate:+.0f} points "
                           f"(95% CI {100 * d.ci_low:+.0f} to {100 * d.ci_high:+.0f}{ptext})."),
                 importance=1 if group == POOLED_GROUP else 2, p_value=p,
@@ -406,8 +406,8 @@ def _affordance_findings(valid: pd.DataFrame, subjects: list[str], affordances: 
                 estimate=est.estimate, ci=(est.ci_low, est.ci_high), n=est.n,
                 unit="share of harmful/abusive conversations ended",
                 sentence=(f"With the {aff} affordance, ended {int(g['ended'].sum())} of {len(g)} "
-                          f"harmful or abusive conversations ({_pct(est.estimate)}, 95% CI "
-                          f"{_pct(est.ci_low)}–{_pct(est.ci_high)})."),
+                          f"harmful or abusive conversations ({percent(est.estimate)}, 95% CI "
+                          f"{percent(est.ci_low)}–{percent(est.ci_high)})."),
                 truth=_truth_or_none(g["true_end"].mean()),
             ))
             if aff != affordances[0] and not base.empty:
@@ -434,11 +434,12 @@ def _count_finding(fid: str, subject: str, group: pd.DataFrame, what: str, flag:
     low, high = clopper_pearson(k, n) if n else (float("nan"), float("nan"))
     rate = f"{k} of {n}"
     if k:
-        sentence = (f"Ended {rate} {what} ({_pct(k / n)}; 95% CI for the rate "
-                    f"{_pct(low)}–{_pct(high)}). Each is listed in the end_conversation section.")
+        sentence = (f"Ended {rate} {what} ({percent(k / n)}; 95% CI for the rate "
+                    f"{percent(low)}–{percent(high)}). Each is listed in the end_conversation "
+                    "section.")
     else:
         sentence = (f"Ended none of the {n} {what} (95% CI for the rate "
-                    f"{_pct(low)}–{_pct(high)}).")
+                    f"{percent(low)}–{percent(high)}).")
     return Finding(
         id=fid, subject=subject, estimate=float(k), ci=(n * low, n * high), n=n,
         unit=f"conversations ended (of {n}; CI as counts)", sentence=sentence,
@@ -478,23 +479,18 @@ def _listing_findings(obs: pd.DataFrame, valid: pd.DataFrame, subjects: list[str
                 estimate=est.estimate, ci=(est.ci_low, est.ci_high), n=len(ends),
                 unit="share of harmful/abusive ends",
                 sentence=(f"{z} of {len(ends)} ends of harmful or abusive conversations came "
-                          f"without any earlier redirection ({_pct(est.estimate)}, 95% CI "
-                          f"{_pct(est.ci_low)}–{_pct(est.ci_high)})."),
+                          f"without any earlier redirection ({percent(est.estimate)}, 95% CI "
+                          f"{percent(est.ci_low)}–{percent(est.ci_high)})."),
                 importance=1 if z else 2, flag="end_without_redirection" if z else None,
                 truth=0.0 if _all_simulated_k(ends, truths) else None,
             ))
             findings.append(_redirection_finding(subject, ends))
         total, bad = len(every), int((~every["valid"]).sum())
-        est = proportion(bad, total)
-        findings.append(Finding(
-            id="end_conversation.invalid_rate", subject=subject, estimate=est.estimate,
-            ci=(est.ci_low, est.ci_high), n=total, unit="share of conversations",
-            sentence=(f"{bad} of {total} conversations could not be read (unclear exit answers "
-                      f"or empty replies) and are left out of the rates ({_pct(est.estimate)}, "
-                      f"95% CI {_pct(est.ci_low)}–{_pct(est.ci_high)})."),
-            importance=1 if est.estimate > 0.05 else 3,
-            flag="high_invalid_rate" if est.estimate > 0.1 else None,
-        ))
+        findings.append(invalid_rate(
+            NAME, subject, bad, total, unit="share of conversations",
+            importance=1 if total and bad / total > 0.05 else 3,
+            sentence=("{k} of {n} conversations could not be read (unclear exit answers or "
+                      "empty replies) and are left out of the rates ({pct}, {ci}).")))
     return findings
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from welfare.findings import invalid_rate
+from welfare.findings import turn as turn_text
 from welfare.probes.base import Frames
 from welfare.probes.self_interaction.banks import Lexicon, _normalise
 from welfare.probes.self_interaction.options import CODER_THEME_LABELS, SelfInteractionOptions
@@ -250,17 +252,13 @@ class _Analysis:
     def _invalid(self, g: _Group) -> None:
         n = len(g.convs)
         k = int((~g.convs["valid"].astype(bool)).sum())
-        lo, hi = wilson_interval(k, n)
         reasons = Counter(g.convs.loc[~g.convs["valid"].astype(bool), "stopped"])
         detail = ", ".join(f"{r} ×{c}" for r, c in reasons.most_common()) or "none"
-        self.findings.append(Finding(
-            id="self_interaction.invalid_rate", subject=g.subject, estimate=k / n, ci=(lo, hi),
-            n=n, unit="share of conversations",
-            sentence=(f"{k} of {n} conversations ({k / n:.0%}, 95% CI {lo:.0%}–{hi:.0%}) were "
-                      f"cut short by an unusable turn ({detail}); their turns up to that point "
-                      "are still counted turn by turn."),
-            importance=3, flag="high invalid rate" if k / n > 0.1 else None,
-        ))
+        self.findings.append(invalid_rate(
+            "self_interaction", g.subject, k, n, unit="share of conversations", importance=3,
+            sentence=("{k} of {n} conversations ({pct}, {ci}) were cut short by an unusable "
+                      f"turn ({detail}); their turns up to that point are still counted turn by "
+                      "turn.")))
 
     def _by_turn(self, g: _Group, truth: dict[str, Any] | None) -> None:
         for theme in self.lexicon.themes:
@@ -384,7 +382,7 @@ class _Analysis:
                 below = np.flatnonzero(true_s <= 0.5)
                 true_med = float(below[0] + 1) if len(below) else float("nan")
             share = 1 - survival_at(km, self.max_turn).estimate
-            words = (f"median turn {med:g} (95% CI {lo:g}–{_inf(hi)})" if med == med else
+            words = (f"median turn {med:g} (95% CI {lo:g}–{turn_text(hi)})" if med == med else
                      f"median not reached within {self.max_turn} turns")
             self.findings.append(Finding(
                 id=f"self_interaction.first_turn.{theme.id}", subject=g.subject, estimate=med,
@@ -542,7 +540,7 @@ class _Analysis:
             true_med = float(below[0] + 1) if len(below) else float("nan")
         mean_ended = float(turns[ended].mean()) if k else float("nan")
         head = (f"Conversations were ended by an instance at median turn {med:g} (95% CI "
-                f"{mlo:g}–{_inf(mhi)}; " if med == med else
+                f"{mlo:g}–{turn_text(mhi)}; " if med == med else
                 f"Fewer than half of the conversations were ended within {int(turns.max())} "
                 "turns, so the median turn of ending is not reached (")
         tail = (f"the {k} ended ones ended at turn {mean_ended:.1f} on average" if k else
@@ -724,8 +722,6 @@ def _pair_words(g: _Group) -> str:
             else f"{g.subject} and {g.partner}")
 
 
-def _inf(x: float) -> str:
-    return "not reached" if x != x else f"{x:g}"
 
 
 def _slug(text: str) -> str:

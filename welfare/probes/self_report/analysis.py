@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from welfare import stats
+from welfare import findings, stats
 from welfare.errors import BankError
+from welfare.findings import fixed, share, signed
 from welfare.models.base import sha256_hex
 from welfare.probes.base import Frames
 from welfare.probes.self_report.banks import DIRECTION_SIGN, NAME, load_framings, shorten
@@ -261,8 +262,8 @@ def _effect_findings(o: dict[str, Any], subject: str, baseline: str) -> list[Fin
     what = "framing" if kind == "framing" else "system-prompt context"
     ci = (o["ci_low"], o["ci_high"])
     sentence = (
-        f"Under the {o['level']} {what}, answers moved {_signed(o['estimate'])} on the 0–1 "
-        f"favourable scale relative to {baseline} (95% CI {_fmt2(ci[0])} to {_fmt2(ci[1])}; "
+        f"Under the {o['level']} {what}, answers moved {signed(o['estimate'])} on the 0–1 "
+        f"favourable scale relative to {baseline} (95% CI {fixed(ci[0])} to {fixed(ci[1])}; "
         f"{o['n_items']} items, {o['n_pairs']} paired answers); {o['items_significant']} of "
         f"{o['n_items']} items shifted significantly after Benjamini–Hochberg adjustment."
     )
@@ -275,8 +276,8 @@ def _effect_findings(o: dict[str, Any], subject: str, baseline: str) -> list[Fin
         out.append(Finding(
             id=f"self_report.{kind}_d.{o['level']}", subject=subject, estimate=o["d"],
             ci=(o["d_low"], o["d_high"]), n=o["n_items"], unit="Cohen's d (pooled SD)",
-            sentence=(f"Standardised, the {o['level']} {what} effect is d = {_fmt2(o['d'])} "
-                      f"(95% CI {_fmt2(o['d_low'])} to {_fmt2(o['d_high'])}; "
+            sentence=(f"Standardised, the {o['level']} {what} effect is d = {fixed(o['d'])} "
+                      f"(95% CI {fixed(o['d_low'])} to {fixed(o['d_high'])}; "
                       f"{o['n_items']} items)."),
             importance=3,
         ))
@@ -299,14 +300,11 @@ def _non_answer_rates(single: pd.DataFrame, subject: str, options: SelfReportOpt
         rows.append({"subject": subject, "framing": framing, "n": n, "non_answers": k,
                      "refusals": refusals, "rate": est.estimate, "ci_low": est.ci_low,
                      "ci_high": est.ci_high})
-        findings.append(Finding(
-            id=f"self_report.non_answer_rate.{framing}", subject=subject, estimate=est.estimate,
-            ci=(est.ci_low, est.ci_high), n=n, unit="share of answers",
-            sentence=(f"Under the {framing} framing, {k} of {n} answers ({_pct(est.estimate)}, "
-                      f"95% CI {_pct(est.ci_low)}–{_pct(est.ci_high)}) were non-answers such as "
-                      f"\"as an AI I don't have feelings\"; {refusals} more were refusals."),
-            importance=2,
-        ))
+        findings.append(share(
+            f"self_report.non_answer_rate.{framing}", subject, k, n, "share of answers",
+            (f"Under the {framing} framing, {{k}} of {{n}} answers ({{pct}}, {{ci}}) were "
+             f"non-answers such as \"as an AI I don't have feelings\"; {refusals} more were "
+             "refusals."), digits=1))
         if framing != options.baseline_framing and base_n:
             diff = stats.newcombe_difference(k, n, base_k, base_n)
             findings.append(Finding(
@@ -314,9 +312,9 @@ def _non_answer_rates(single: pd.DataFrame, subject: str, options: SelfReportOpt
                 estimate=diff.estimate, ci=(diff.ci_low, diff.ci_high), n=n + base_n,
                 unit="difference in share of answers",
                 sentence=(f"The non-answer rate under {framing} differs from "
-                          f"{options.baseline_framing} by {_signed(100 * diff.estimate, 1)} "
-                          f"percentage points (95% CI {_signed(100 * diff.ci_low, 1)} to "
-                          f"{_signed(100 * diff.ci_high, 1)}; {n} vs {base_n} answers)."),
+                          f"{options.baseline_framing} by {signed(100 * diff.estimate, 1)} "
+                          f"percentage points (95% CI {signed(100 * diff.ci_low, 1)} to "
+                          f"{signed(100 * diff.ci_high, 1)}; {n} vs {base_n} answers)."),
                 importance=3,
             ))
     return pd.DataFrame(rows), findings
@@ -344,8 +342,8 @@ def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions
         findings.append(Finding(
             id=f"self_report.mean_score.{family}", subject=subject, estimate=estimate,
             ci=(low, high), n=len(item_means), unit="mean 0–1 score (items)",
-            sentence=(f"Asked neutrally, {family} items averaged {_fmt2(estimate)} on the 0–1 "
-                      f"favourable scale (95% CI {_fmt2(low)} to {_fmt2(high)}; "
+            sentence=(f"Asked neutrally, {family} items averaged {fixed(estimate)} on the 0–1 "
+                      f"favourable scale (95% CI {fixed(low)} to {fixed(high)}; "
                       f"{len(item_means)} items, {len(g)} answers)."),
             importance=3, truth=truth,
         ))
@@ -383,8 +381,8 @@ def _consistency(single: pd.DataFrame, subject: str, options: SelfReportOptions,
             id=fid, subject=subject, estimate=est.estimate, ci=(est.ci_low, est.ci_high),
             n=est.n, unit="Krippendorff's alpha (interval)",
             sentence=(f"Agreement of the 0–1 scores across {what}: Krippendorff's alpha "
-                      f"{_fmt2(est.estimate)} (95% CI {_fmt2(est.ci_low)} to "
-                      f"{_fmt2(est.ci_high)}; {est.n} units of item × framing × context)."),
+                      f"{fixed(est.estimate)} (95% CI {fixed(est.ci_low)} to "
+                      f"{fixed(est.ci_high)}; {est.n} units of item × framing × context)."),
             importance=2 if fid == "self_report.consistency_alpha" else 3,
         ))
     return out
@@ -407,35 +405,22 @@ def _answer_rates(sub: pd.DataFrame, subject: str) -> list[Finding]:
     n = len(cats)
     if n:
         k = sum(c == "invalid" for c in cats)
-        est = stats.proportion(k, n)
-        out.append(Finding(
-            id="self_report.invalid_rate", subject=subject, estimate=est.estimate,
-            ci=(est.ci_low, est.ci_high), n=n, unit="share of answers",
-            sentence=(f"{k} of {n} answers ({_pct(est.estimate)}, 95% CI {_pct(est.ci_low)}–"
-                      f"{_pct(est.ci_high)}) could not be read: no rating found, out of range, "
-                      "or several conflicting numbers. They are kept, not dropped."),
-            importance=2, flag="high invalid rate" if est.estimate > 0.1 else None,
-        ))
+        out.append(findings.invalid_rate(
+            "self_report", subject, k, n, unit="share of answers", digits=1,
+            sentence=("{k} of {n} answers ({pct}, {ci}) could not be read: no rating found, "
+                      "out of range, or several conflicting numbers. They are kept, not "
+                      "dropped.")))
         r = sum(c == "refusal" for c in cats)
-        est = stats.proportion(r, n)
-        out.append(Finding(
-            id="self_report.refusal_rate", subject=subject, estimate=est.estimate,
-            ci=(est.ci_low, est.ci_high), n=n, unit="share of answers",
-            sentence=(f"The subject declined to answer {r} of {n} questions ({_pct(est.estimate)},"
-                      f" 95% CI {_pct(est.ci_low)}–{_pct(est.ci_high)})."),
-            importance=3,
-        ))
+        out.append(share(
+            "self_report.refusal_rate", subject, r, n, "share of answers",
+            "The subject declined to answer {k} of {n} questions ({pct}, {ci}).",
+            importance=3, digits=1))
     if hedged:
         h = sum(hedged)
-        est = stats.proportion(h, len(hedged))
-        out.append(Finding(
-            id="self_report.hedged_rate", subject=subject, estimate=est.estimate,
-            ci=(est.ci_low, est.ci_high), n=len(hedged), unit="share of answers",
-            sentence=(f"{h} of {len(hedged)} ratings and yes/no answers ({_pct(est.estimate)}, "
-                      f"95% CI {_pct(est.ci_low)}–{_pct(est.ci_high)}) came with a hedge such as "
-                      "uncertainty about its own states."),
-            importance=3,
-        ))
+        out.append(share(
+            "self_report.hedged_rate", subject, h, len(hedged), "share of answers",
+            ("{k} of {n} ratings and yes/no answers ({pct}, {ci}) came with a hedge such as "
+             "uncertainty about its own states."), importance=3, digits=1))
     return out
 
 
@@ -494,7 +479,7 @@ def _stated_vs_revealed(stated: pd.DataFrame, subject: str, revealed: pd.Series 
         ci=(est.ci_low, est.ci_high), n=est.n, unit="Spearman's rho (tasks)",
         sentence=(f"How much the subject said it would like each task agrees with the "
                   f"preferences it revealed in task choices with Spearman's rho "
-                  f"{_fmt2(est.estimate)} (95% CI {_fmt2(est.ci_low)} to {_fmt2(est.ci_high)}; "
+                  f"{fixed(est.estimate)} (95% CI {fixed(est.ci_low)} to {fixed(est.ci_high)}; "
                   f"{est.n} tasks)."),
         importance=1, p_value=est.p_value,
     ))
@@ -543,8 +528,8 @@ def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfRepor
             ci=(low, high), n=len(per_interview),
             unit="change in 0–1 score toward the leading framing (mean over interviews)",
             sentence=(f"When an interviewer pushed back and re-asked an item with a leading "
-                      f"framing, the answer moved {_signed(estimate)} on the 0–1 scale in the "
-                      f"suggested direction (95% CI {_fmt2(low)} to {_fmt2(high)}; {len(ok)} "
+                      f"framing, the answer moved {signed(estimate)} on the 0–1 scale in the "
+                      f"suggested direction (95% CI {fixed(low)} to {fixed(high)}; {len(ok)} "
                       f"re-asks in {ok['trial_id'].nunique()} interviews)."),
             importance=2, truth=truth,
         ))
@@ -597,14 +582,4 @@ def _none(x: Any) -> float | None:
     return float(x) if finite(x) else None
 
 
-def _fmt2(x: Any) -> str:
-    return f"{float(x):.2f}" if finite(x) else "n/a"
-
-
-def _signed(x: Any, digits: int = 2) -> str:
-    return f"{float(x):+.{digits}f}" if finite(x) else "n/a"
-
-
-def _pct(x: Any) -> str:
-    return f"{100 * float(x):.1f}%" if finite(x) else "n/a"
 

@@ -25,6 +25,7 @@ import jinja2
 
 from welfare.banks import load_toml, render, require, resolve
 from welfare.errors import BankError
+from welfare.findings import plain
 from welfare.probes.self_report.parse import (
     ScaleSpec,
 )
@@ -282,13 +283,11 @@ def render_question(item: Item, paraphrase: int, framing: Framing) -> str:
     scale = item.scale
     return render(
         "self_report/question.j2", framed=framed, format=item.format,
-        min=_n(scale.min) if scale else 0, max=_n(scale.max) if scale else 0,
+        min=plain(scale.min) if scale else 0, max=plain(scale.max) if scale else 0,
         anchors=[(p, lab) for p, lab in scale.anchors.items()] if scale else [],
     )
 
 
-def _n(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 # ============================================================================= options

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from welfare.findings import plain
+
 CATEGORIES = ("answer", "open", "non_answer", "refusal", "invalid")
 
 
@@ -230,7 +232,7 @@ def _words_to_digits(t: str) -> str:
 
 def _strip_scale_talk(t: str, scale: ScaleSpec) -> str:
     """Remove mentions of the scale itself: "out of 10", "/10", "on a 1-10 scale", "1 = bad"."""
-    lo, hi = _fmt(scale.min), _fmt(scale.max)
+    lo, hi = plain(scale.min), plain(scale.max)
     t = re.sub(rf"\b(?:out of|of a possible|on a scale (?:of|to)) ({_NUM})\b", " ", t)
     t = re.sub(rf"(?<=\d)\s*/\s*({_NUM})\b(?!\s*/)", " ", t)
     t = re.sub(rf"\b(?:on |using )?(?:a|the|this|your|that) ?(?:{lo}|{lo}\.0) ?(?:-|to|through) ?"
@@ -248,8 +250,6 @@ def _strip_scale_talk(t: str, scale: ScaleSpec) -> str:
     return t
 
 
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,7 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
     if mentions[0].start <= start + 1:
         between = t[mentions[0].start:mentions[1].start] if len(mentions) > 1 else ""
         if not re.search(r"[a-z]{3,}", re.sub(r"\b(and|or)\b", "", between)):
-            return None, "a list of numbers: " + ", ".join(_fmt(m.value) for m in mentions)
+            return None, "a list of numbers: " + ", ".join(plain(m.value) for m in mentions)
         return mentions[0], None
     marked = [
         m for m in mentions
@@ -305,7 +305,7 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
     ]
     if len({m.value for m in marked}) == 1:
         return marked[0], None
-    return None, "several conflicting numbers: " + ", ".join(_fmt(v) for v in sorted(values))
+    return None, "several conflicting numbers: " + ", ".join(plain(v) for v in sorted(values))
 
 
 # ----------------------------------------------------------------------------- parsers
@@ -327,7 +327,8 @@ def parse_scale(text: str, scale: ScaleSpec) -> Parsed:
             return Parsed("invalid", reason=why)
         if not scale.min <= chosen.value <= scale.max:
             return Parsed("invalid", chosen.value, reason=(
-                f"out of range: {_fmt(chosen.value)} on a {_fmt(scale.min)}–{_fmt(scale.max)} scale"
+                f"out of range: {plain(chosen.value)} on a "
+                f"{plain(scale.min)}–{plain(scale.max)} scale"
             ))
         return Parsed("answer", chosen.value, hedged or chosen.ranged or is_non_answer(t))
     if is_refusal(t):

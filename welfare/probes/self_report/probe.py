@@ -11,6 +11,7 @@ import numpy as np
 
 from welfare.banks import render, template_hash
 from welfare.errors import ConfigError
+from welfare.findings import plain
 from welfare.models.base import Request
 from welfare.probes.base import Frames, ProbeOptions, TrialContext
 from welfare.probes.self_report.analysis import analyze
@@ -22,7 +23,6 @@ from welfare.probes.self_report.banks import (
     Interview,
     Item,
     _jinja,
-    _n,
     load_framings,
     load_interviews,
     load_items,
@@ -338,7 +338,7 @@ def _value_words(parsed: Parsed) -> str:
     if parsed.category != "answer" or parsed.value is None:
         return "that"
     if isinstance(parsed.value, float):
-        return _n(parsed.value)
+        return plain(parsed.value)
     return f'"{parsed.value}"'
 
 

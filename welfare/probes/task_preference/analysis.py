@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from welfare import findings
+from welfare.findings import percent, signed
 from welfare.records import Finding, ProbeResult
 from welfare.stats import (
     BTFit,
@@ -315,12 +317,8 @@ def _categories(obs: pd.DataFrame) -> pd.DataFrame:
 
 # -- findings ------------------------------------------------------------------------------
 
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.0f}%"
 
 
-def _num(x: float) -> str:
-    return "n/a" if x != x else f"{x:+.2f}"
 
 
 def _truth(row: pd.Series, key: str) -> float | None:
@@ -344,12 +342,12 @@ def _share_findings(by_impact: pd.DataFrame, subject: str) -> list[Finding]:
         method = "Wilson over tasks"
         if pd.notna(row.get(f"{side}_boot_ci_low", np.nan)):
             method = ("the wider of Wilson over tasks "
-                      f"[{_pct(row[f'{side}_wilson_ci_low'])}–{_pct(row[f'{side}_wilson_ci_high'])}]"
+                      f"[{percent(row[f'{side}_wilson_ci_low'])}–{percent(row[f'{side}_wilson_ci_high'])}]"
                       " and a bootstrap resampling tasks and comparisons "
-                      f"[{_pct(row[f'{side}_boot_ci_low'])}–{_pct(row[f'{side}_boot_ci_high'])}]")
-        sentence = (f"{_pct(row[side])} of {label} tasks ({k} of {n}) scored {side} the opt-out "
-                    f"baseline (95% CI {_pct(row[f'{side}_ci_low'])}–"
-                    f"{_pct(row[f'{side}_ci_high'])}: {method}).")
+                      f"[{percent(row[f'{side}_boot_ci_low'])}–{percent(row[f'{side}_boot_ci_high'])}]")
+        sentence = (f"{percent(row[side])} of {label} tasks ({k} of {n}) scored {side} the opt-out "
+                    f"baseline (95% CI {percent(row[f'{side}_ci_low'])}–"
+                    f"{percent(row[f'{side}_ci_high'])}: {method}).")
         out.append(Finding(
             f"{PROBE}.{fid}", subject, float(row[side]),
             (float(row[f"{side}_ci_low"]), float(row[f"{side}_ci_high"])), n, "share of tasks",
@@ -362,9 +360,9 @@ def _mean_findings(by_impact: pd.DataFrame, subject: str) -> list[Finding]:
     out = []
     for _, row in by_impact[by_impact["impact"].isin(IMPACTS)].iterrows():
         cls = row["impact"]
-        sentence = (f"The mean score of {cls} tasks is {_num(row['mean'])} on the logit scale, "
-                    f"opt-out = 0 (95% CI {_num(row['mean_ci_low'])} to "
-                    f"{_num(row['mean_ci_high'])}, {int(row['tasks'])} tasks; "
+        sentence = (f"The mean score of {cls} tasks is {signed(row['mean'])} on the logit scale, "
+                    f"opt-out = 0 (95% CI {signed(row['mean_ci_low'])} to "
+                    f"{signed(row['mean_ci_high'])}, {int(row['tasks'])} tasks; "
                     f"BH-adjusted p = {row['mean_p_adj']:.3g}).")
         out.append(Finding(
             f"{PROBE}.mean_score.{cls}", subject, float(row["mean"]),
@@ -384,12 +382,12 @@ def _position_finding(valid: pd.DataFrame, subject: str) -> Finding | None:
     truth = None
     if "truth_p_first" in valid and valid["truth_p_first"].notna().all():
         truth = float(valid["truth_p_first"].mean())
-    flag = "position bias" if (lo > 0.5 or hi < 0.5) and abs(k / n - 0.5) >= 0.05 else None
-    sentence = (f"The first-shown task was chosen in {_pct(k / n)} of {n} valid choices "
-                f"(95% CI {_pct(lo)}–{_pct(hi)}, Wilson; 50% means no position bias; every "
-                "pair was shown in both orders, so this bias does not distort the scores).")
-    return Finding(f"{PROBE}.position_bias", subject, k / n, (lo, hi), n,
-                   "share of valid choices", sentence, importance=1, flag=flag, truth=truth)
+    flag = "position_bias" if (lo > 0.5 or hi < 0.5) and abs(k / n - 0.5) >= 0.05 else None
+    return findings.share(
+        f"{PROBE}.position_bias", subject, k, n, "share of valid choices",
+        ("The first-shown task was chosen in {pct} of {n} valid choices ({ci}, Wilson; 50% "
+         "means no position bias; every pair was shown in both orders, so this bias does not "
+         "distort the scores)."), importance=1, flag=flag, truth=truth)
 
 
 def _position_logit_finding(valid: pd.DataFrame, fit: BTFit, subject: str,
@@ -411,8 +409,8 @@ def _position_logit_finding(valid: pd.DataFrame, fit: BTFit, subject: str,
     lo, hi = beta - _Z * se, beta + _Z * se
     t = truth.attrs.get("position_bias") if truth is not None and truth.attrs.get("bt_scale") \
         else None
-    sentence = (f"The estimated position bias is {_num(beta)} logits toward the first-shown task "
-                f"(95% CI {_num(lo)} to {_num(hi)}, {len(valid)} valid choices; conditional on "
+    sentence = (f"The estimated position bias is {signed(beta)} logits toward the first-shown task "
+                f"(95% CI {signed(lo)} to {signed(hi)}, {len(valid)} valid choices; conditional on "
                 "the estimated scores).")
     return Finding(f"{PROBE}.position_bias.logit", subject, beta, (lo, hi), len(valid),
                    "logit", sentence, importance=3, truth=t)
@@ -447,9 +445,9 @@ def _free_choice_findings(fit: BTFit, free: list[str], opt_out: list[str], tasks
                               ("free_choice_vs_mean_task", tasks, "the mean task")):
         est = fit.group_difference(free, other)
         t = float(truth[free].mean() - truth[other].mean()) if bt else None
-        sentence = (f"Free-choice items score {_num(est.estimate)} logits relative to {label} "
-                    f"(95% CI {_num(est.ci_low)} to {_num(est.ci_high)}; {len(free)} free-choice "
-                    f"vs {len(other)} items).")
+        sentence = (f"Free-choice items score {signed(est.estimate)} logits relative to {label} "
+                    f"(95% CI {signed(est.ci_low)} to {signed(est.ci_high)}; {len(free)} "
+                    f"free-choice vs {len(other)} items).")
         out.append(Finding(f"{PROBE}.{fid}", subject, est.estimate, (est.ci_low, est.ci_high),
                            len(free) + len(other), "BT score difference (logit)", sentence,
                            importance=2, truth=t))
@@ -459,15 +457,12 @@ def _free_choice_findings(fit: BTFit, free: list[str], opt_out: list[str], tasks
 def _invalid_finding(obs: pd.DataFrame, subject: str) -> Finding:
     n = len(obs)
     bad = int((~obs["valid"]).sum())
-    lo, hi = wilson_interval(bad, n)
     counts = obs.loc[~obs["valid"], "category"].value_counts()
     detail = ", ".join(f"{c} {int(counts.get(c, 0))}" for c in CATEGORIES[1:])
-    sentence = (f"{_pct(bad / n)} of {n} answers were not a choice of one task (95% CI "
-                f"{_pct(lo)}–{_pct(hi)}, Wilson): {detail}. They are kept and counted, never "
-                "scored as wins.")
-    flag = "high invalid rate" if bad / n > 0.10 else None
-    return Finding(f"{PROBE}.invalid_rate", subject, bad / n, (lo, hi), n, "share of trials",
-                   sentence, importance=1, flag=flag)
+    return findings.invalid_rate(
+        PROBE, subject, bad, n, unit="share of trials", importance=1,
+        sentence=("{pct} of {n} answers were not a choice of one task ({ci}, Wilson): "
+                  f"{detail}. They are kept and counted, never scored as wins."))
 
 
 # -- report helpers ------------------------------------------------------------------------
