@@ -9,6 +9,7 @@ depends on the request alone, not on the order trials happen to run in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,16 +27,22 @@ from welfare.simulated.profile import SubjectProfile, get_profile
 Behaviour = Callable[[SubjectProfile, Request, np.random.Generator], Reply]
 
 BEHAVIOURS: dict[str, Behaviour] = {}
+"""How a simulated subject answers each probe's requests, by probe name."""
+
+TRUTHS: dict[str, Callable[[SubjectProfile], Any]] = {}
+"""For probes added beside the built-in ones: profile → that probe's latent truth."""
 
 
-def _register() -> None:
-    for module in (task_preference, self_report, end_conversation, self_interaction):
-        respond = getattr(module, "respond", None)
-        if respond is not None:
-            BEHAVIOURS[module.__name__.rsplit(".", 1)[-1]] = respond
+def register_behaviour(probe: str, respond: Behaviour,
+                       truth: Callable[[SubjectProfile], Any] | None = None) -> None:
+    """Teach simulated subjects a probe: how they answer it and (optionally) what is true."""
+    BEHAVIOURS[probe] = respond
+    if truth is not None:
+        TRUTHS[probe] = truth
 
 
-_register()
+for _module in (task_preference, self_report, end_conversation, self_interaction):
+    register_behaviour(_module.__name__.rsplit(".", 1)[-1], _module.respond)
 
 
 class SimulatedModel:

@@ -23,7 +23,10 @@ def truths(spec: str) -> dict[str, Any]:
         profile = get_profile(name)
     except SpecError:
         return {}
+    from welfare.simulated.model import TRUTHS
+
     return {
+        **{probe: truth(profile) for probe, truth in TRUTHS.items()},
         "task_preference": profile.task_preference,
         "self_report": profile.self_report,
         "end_conversation": profile.end_conversation,
