@@ -12,7 +12,7 @@ from welfare.models.claude_models import (
     lookup,
     request_max_tokens,
 )
-from welfare.run.pricing import estimate_cost
+from welfare.models.pricing import estimate_cost
 
 
 def test_lookup_is_exact_or_snapshot_never_by_prefix():
