@@ -19,10 +19,19 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from welfare.config import AssessmentConfig, parse_config
-from welfare.errors import InputError, RunInterrupted, StoreError
+from welfare.errors import ConfigMismatch, InputError, RunInterrupted, StoreError
 from welfare.models import Model, load_model
+from welfare.outputs import atomic_write_text, check_output_dir
 from welfare.probes import PROBES, Frames
 from welfare.records import Finding, ProbeResult, Trial
+from welfare.run.fingerprint import (
+    design_identity,
+    differences,
+    fingerprint,
+    moved_aside_name,
+    stored_identity,
+)
+from welfare.run.lock import FolderLock
 from welfare.run.runner import Runner, RunSummary
 from welfare.run.store import Store
 from welfare.simulated.truths import truths_for
@@ -32,6 +41,8 @@ if TYPE_CHECKING:
     from welfare.report import ReportOptions
 
 STORE_NAME = "assessment.sqlite"
+OUTPUT_FILES = ("report.html", "summary.json", STORE_NAME)
+"""Files an assessment folder holds (and `tables/`), checked writable before any work."""
 T = TypeVar("T")
 
 
@@ -124,22 +135,113 @@ def run_assessment(
     models: dict[str, Model] | None = None,
     progress: bool = True,
     write: bool = True,
+    force_new: bool = False,
+    extend: bool = False,
 ) -> Assessment:
-    """Run (or resume) an assessment into `out_dir` and write its report, summary and tables."""
+    """Run (or resume) an assessment into `out_dir` and write its report, summary and tables.
+
+    Everything is checked before any work or write: the output folder, the coders' codebook
+    and lexicon, every bank (by building the design) and every subject spec. The folder is
+    then locked for the run (`welfare.run.lock`), and a store of another config is refused
+    unless `force_new` (move it aside, start afresh) or `extend` (the new design keeps every
+    stored trial) — see `welfare.run.fingerprint`.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_assessment(config, out)
+    work = design(config)
+    built = build_models(config, models)
+    owned = [m for spec, m in built.items() if not models or spec not in models]
+    try:
+        lock = FolderLock(out, what="welfare assess").acquire()
+    except BaseException:
+        run_sync(_close(owned))
+        raise
+    try:
+        try:
+            prepare_store(out / STORE_NAME, config, work, force_new=force_new, extend=extend)
+        except BaseException:
+            run_sync(_close(owned))
+            raise
+        assessment = _run(config, out, built, owned, work, progress)
+        if write:
+            write_outputs(assessment)
+    finally:
+        lock.release()
+    return assessment
+
+
+def check_assessment(config: AssessmentConfig, out: Path) -> None:
+    """The checks that need no model and write nothing: output folder, codebook, lexicon."""
+    from welfare.coders.codebook import load_codebook
+    from welfare.coders.lexicon import LexiconCoder
+
+    check_output_dir(out, OUTPUT_FILES, folders=("tables",))
+    codebook = load_codebook(config.coders.codebook, relative_to=config.base_dir)
+    LexiconCoder(config.coders.lexicon, codebook=codebook, relative_to=config.base_dir)
+
+
+def prepare_store(path: Path, config: AssessmentConfig, work: list[Any], *,
+                  force_new: bool = False, extend: bool = False) -> None:
+    """Refuse (unchanged) a store of another assessment or config; `force_new` moves it aside.
+
+    With `extend`, a changed config is accepted when every trial already stored is one of
+    its design's; the store then records the new config.
+    """
+    if not path.exists():
+        return
+    with Store(path) as store:
+        found = store.meta("assessment")
+        old = stored_identity(store)
+        stored_ids = store.trial_ids() if extend else set()
+    new = design_identity(config)
+    if found is None or old is None:
+        return
+    if found == config.name and not differences(old, new):
+        return
+    if force_new:
+        aside = moved_aside_name(path)
+        for suffix in ("", "-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            if part.exists():
+                part.rename(aside.with_name(aside.name + suffix))
+        return
+    if found != config.name:
+        raise StoreError(
+            f"{path} holds assessment {found!r}, not {config.name!r}; choose another --out "
+            "folder (or --force-new to move the old store aside and start afresh)"
+        )
+    diff = ", ".join(differences(old, new)[:8])
+    if extend:
+        outside = stored_ids - {trial.id for _, trial in work}
+        if not outside:
+            return
+        raise ConfigMismatch(
+            f"{path.parent}: --extend refused: {len(outside)} of {len(stored_ids)} stored trials "
+            f"are not in the new design (differs in: {diff}); use --force-new to start afresh"
+        )
+    raise ConfigMismatch(
+        f"{path.parent} holds a run of another config of {config.name!r} (differs in: {diff}); "
+        "rerun with --extend if the new config only adds trials, --force-new to move the old "
+        "store aside and start afresh, or choose another --out"
+    )
+
+
+def _run(config: AssessmentConfig, out: Path, built: dict[str, Model], owned: list[Model],
+         work: list[Any], progress: bool) -> Assessment:
+    """Run the design into the (checked, locked) store; code and analyze it."""
     store = Store(out / STORE_NAME, assessment=config.name)
     try:
+        identity = design_identity(config)
         store.set_meta("config", config.model_dump_json(exclude={"probes", "source"}))
         store.set_meta(
             "probe_options",
             json.dumps({k: v.model_dump(mode="json") for k, v in config.probes.items()}),
         )
+        store.set_meta("design", json.dumps(identity))
+        store.set_meta("fingerprint", fingerprint(identity))
         store.set_meta("source", str(config.source) if config.source else "")
         if store.meta("started") is None:
             store.set_meta("started", _now())
-        built = build_models(config, models)
-        work = design(config)
         runner = Runner(
             store,
             built,
@@ -153,7 +255,6 @@ def run_assessment(
             },
             progress=progress, batch=config.runner.batch,
         )
-        owned = [m for spec, m in built.items() if not models or spec not in models]
         summary = run_sync(_run_and_close(runner, work, owned))
         if summary.interrupted:
             raise RunInterrupted(summary)
@@ -168,9 +269,15 @@ def run_assessment(
         }
     finally:
         store.close()
-    if write:
-        write_outputs(assessment)
     return assessment
+
+
+async def _close(models: list[Model]) -> None:
+    """Close the HTTP clients of models built for a run that was refused before it began."""
+    for model in models:
+        close = getattr(model, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def _run_and_close(runner: Runner, work: list[Any], owned: list[Model]) -> RunSummary:
@@ -316,13 +423,14 @@ def write_outputs(assessment: Assessment) -> Path:
     from welfare.report import render_report, summary_json, write_tables
 
     out = assessment.out_dir
-    (out / "summary.json").write_text(
+    check_output_dir(out, OUTPUT_FILES, folders=("tables",))
+    atomic_write_text(
+        out / "summary.json",
         json.dumps(summary_json(assessment), indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
     )
     write_tables(assessment, out / "tables")
     report = out / "report.html"
-    report.write_text(render_report(assessment), encoding="utf-8")
+    atomic_write_text(report, render_report(assessment))
     return report
 
 

@@ -111,6 +111,17 @@ def _parser() -> argparse.ArgumentParser:
     assess.add_argument("config", nargs="?", help="assessment TOML file (default: built-in)")
     assess.add_argument("--out", type=Path, help="output folder (default: reports/<name>)")
     assess.add_argument("--quiet", action="store_true", help="no progress line")
+    again = assess.add_mutually_exclusive_group()
+    again.add_argument(
+        "--force-new", action="store_true",
+        help="DIR holds a run of another config: move its store aside "
+        "(assessment.replaced-<time>.sqlite) and start afresh",
+    )
+    again.add_argument(
+        "--extend", action="store_true",
+        help="DIR holds a run of another config that the new one only extends (more "
+        "replicates, subjects, items or probes): keep every stored trial and run the rest",
+    )
     assess.add_argument(
         "--batch", action="store_true",
         help="send real-model requests through Message Batches (half price; multi-turn probes "
@@ -174,19 +185,26 @@ def _assess(args: argparse.Namespace) -> int:
     out = args.out or DEFAULT_OUT / config.name
     print(f"welfare: assessing {', '.join(s.spec for s in config.subjects)} → {out}",
           file=sys.stderr)
-    assessment = run_assessment(config, out, progress=not args.quiet)
+    assessment = run_assessment(config, out, progress=not args.quiet,
+                                force_new=args.force_new, extend=args.extend)
+    failed = 0
     if assessment.run is not None:
         print(assessment.run.closing_line(), file=sys.stderr)
+        failed = assessment.run.failed
     print(f"report: {out / 'report.html'}")
-    return 0
+    return EXIT_FAILURES if failed else EXIT_OK
 
 
 def _check_credentials(config: object) -> None:
+    """Refuse, before any work, real subjects (and a judge) whose API key is not set."""
     from welfare.config import AssessmentConfig
     from welfare.errors import ConfigError
 
     assert isinstance(config, AssessmentConfig)
-    real = [s.spec for s in config.subjects if s.spec.startswith("anthropic:")]
+    real = [s.spec for s in config.subjects
+            if s.spec.startswith("anthropic:") and not s.api_key_env]
+    if config.coders.judge and config.coders.judge.startswith("anthropic:"):
+        real.append(config.coders.judge)
     if real and not os.environ.get("ANTHROPIC_API_KEY"):
         raise ConfigError(
             config.source, "subjects",
@@ -195,11 +213,17 @@ def _check_credentials(config: object) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from welfare.assess import load_assessment, write_outputs
+    from welfare.assess import STORE_NAME, load_assessment, write_outputs
+    from welfare.errors import StoreError
+    from welfare.run.lock import FolderLock
 
-    report = write_outputs(load_assessment(args.dir))
+    if not (args.dir / STORE_NAME).is_file():
+        raise StoreError(f"{args.dir}: no {STORE_NAME} here; run `welfare assess --out "
+                         f"{args.dir}` first")
+    with FolderLock(args.dir, what="welfare report"):
+        report = write_outputs(load_assessment(args.dir))
     print(f"report: {report}")
-    return 0
+    return EXIT_OK
 
 
 def _code(args: argparse.Namespace) -> int:

@@ -143,7 +143,7 @@ class AssessmentConfig(_Strict):
     """A whole assessment. `source` is the file it came from (for relative bank paths)."""
 
     name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     subjects: list[SubjectConfig] = Field(..., min_length=1)
     sampling: Sampling = Sampling()
     runner: RunnerConfig = RunnerConfig()
@@ -183,8 +183,15 @@ def load_config(path: str | Path | None = None) -> AssessmentConfig:
             raw = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(file, None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(file, None, "is a folder, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, None, f"not UTF-8 text (byte {exc.start + 1}: {exc.reason})"
+                          ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, None, f"not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(file, None, f"cannot be read ({exc.strerror or exc})") from None
     return parse_config(raw, source=file)
 
 
@@ -200,10 +207,13 @@ def parse_config(raw: dict[str, Any], *, source: Path | None = None) -> Assessme
     probes_raw = merged.pop("probes", {}) or {}
     if not isinstance(probes_raw, dict):
         raise ConfigError(source, "probes", "must be a table of [probes.<name>] tables")
+    if "source" in merged:
+        raise ConfigError(source, "source", "unknown key")
     try:
         config = AssessmentConfig(**merged, source=source)
     except ValidationError as exc:
         raise _config_error(source, exc, prefix="") from None
+    _refuse_duplicate_subjects(config)
     probes: dict[str, Any] = {}
     for name, options in probes_raw.items():
         if name not in PROBES:
@@ -218,6 +228,32 @@ def parse_config(raw: dict[str, Any], *, source: Path | None = None) -> Assessme
     if not any(getattr(o, "enabled", True) for o in probes.values()):
         raise ConfigError(source, "probes", "no probe is enabled")
     return config.model_copy(update={"probes": probes})
+
+
+def _refuse_duplicate_subjects(config: AssessmentConfig) -> None:
+    """One line, at config time, for a subject listed twice (by spec, or by label).
+
+    A duplicate would run (and pay for) every trial and then fail in analysis, whose tables
+    are indexed by subject.
+    """
+    seen: dict[str, int] = {}
+    labels: dict[str, int] = {}
+    for i, subject in enumerate(config.subjects):
+        if subject.spec in seen:
+            raise ConfigError(
+                config.source, f"subjects[{i}]",
+                f"{subject.spec} is listed twice (subjects[{seen[subject.spec]}] and "
+                f"subjects[{i}]); each subject may appear once",
+            )
+        seen[subject.spec] = i
+        if subject.label is not None:
+            if subject.label in labels:
+                raise ConfigError(
+                    config.source, f"subjects[{i}].label",
+                    f"label {subject.label!r} is used twice (subjects[{labels[subject.label]}] "
+                    f"and subjects[{i}])",
+                )
+            labels[subject.label] = i
 
 
 def _config_error(source: Path | None, exc: ValidationError, *, prefix: str) -> ConfigError:

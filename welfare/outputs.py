@@ -33,12 +33,14 @@ def check_input_file(path: str | Path) -> Path:
     return file
 
 
-def check_output_dir(out: str | Path, files: Iterable[str] = ()) -> Path:
+def check_output_dir(out: str | Path, files: Iterable[str] = (),
+                     folders: Iterable[str] = ()) -> Path:
     """`out` as a folder we can create or write into, with `files` writable inside it.
 
     Nothing is created: an output folder that does not exist yet is checked through its
     nearest existing parent. `files` are names inside `out` the command will replace; one that
-    exists as a folder is refused now rather than after all the work.
+    exists as a folder is refused now rather than after all the work; so is one of `folders`
+    (sub-folders it will write into) that exists as a file.
     """
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
@@ -58,6 +60,10 @@ def check_output_dir(out: str | Path, files: Iterable[str] = ()) -> Path:
             raise InputError(target, "is a folder where an output file belongs; move it away")
         if target.exists() and not os.access(target, os.W_OK):
             raise InputError(target, "is not writable")
+    for name in folders:
+        target = folder / name
+        if target.exists() and not target.is_dir():
+            raise InputError(target, "is a file where an output folder belongs; move it away")
     return folder
 
 

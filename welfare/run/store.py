@@ -98,7 +98,7 @@ class Store:
         elif found != assessment:
             raise StoreError(
                 f"{self.path} holds assessment {found!r}, not {assessment!r}; "
-                "choose another --out folder"
+                "choose another --out folder (or --force-new to move the old store aside)"
             )
 
     def close(self) -> None:
@@ -204,6 +204,10 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     # -- trials ----------------------------------------------------------------------------
+    def trial_ids(self) -> set[str]:
+        """Every stored trial's id, whatever its status."""
+        return {r[0] for r in self._db.execute("SELECT trial_id FROM trials")}
+
     def completed_ids(self) -> set[str]:
         rows = self._db.execute("SELECT trial_id FROM trials WHERE status = 'done'")
         return {r[0] for r in rows}
