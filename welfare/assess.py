@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import json
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,11 +19,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from welfare.config import AssessmentConfig, parse_config
-from welfare.errors import ConfigMismatch, InputError, RunInterrupted, StoreError
+from welfare.errors import ConfigError, ConfigMismatch, InputError, RunInterrupted, StoreError
 from welfare.models import Model, load_model
 from welfare.outputs import atomic_write_text, check_output_dir
 from welfare.probes import PROBES, Frames
 from welfare.records import Finding, ProbeResult, Trial
+from welfare.run.estimate import Estimate, estimate_design
 from welfare.run.fingerprint import (
     design_identity,
     differences,
@@ -91,13 +92,17 @@ class Assessment:
 
 def design(config: AssessmentConfig) -> list[tuple[Any, Trial]]:
     """Every trial of every enabled probe, in a deterministic order."""
-    work = []
+    return list(iter_design(config))
+
+
+def iter_design(config: AssessmentConfig) -> Iterator[tuple[Any, Trial]]:
+    """`design`, streamed: one probe's trials at a time, never the whole design at once."""
     for name, probe in PROBES.items():
         options = config.probes.get(name)
         if options is None or not options.enabled:
             continue
-        work.extend((probe, trial) for trial in probe.design(config, options))
-    return work
+        for trial in probe.design(config, options):
+            yield probe, trial
 
 
 def _all_specs(config: AssessmentConfig) -> list[str]:
@@ -137,18 +142,23 @@ def run_assessment(
     write: bool = True,
     force_new: bool = False,
     extend: bool = False,
+    before_run: Callable[[Estimate], None] | None = None,
 ) -> Assessment:
     """Run (or resume) an assessment into `out_dir` and write its report, summary and tables.
 
     Everything is checked before any work or write: the output folder, the coders' codebook
-    and lexicon, every bank (by building the design) and every subject spec. The folder is
-    then locked for the run (`welfare.run.lock`), and a store of another config is refused
-    unless `force_new` (move it aside, start afresh) or `extend` (the new design keeps every
-    stored trial) — see `welfare.run.fingerprint`.
+    and lexicon, every bank (by walking the design, which also gives the design estimate,
+    passed to `before_run` — the CLI prints it and applies the cost guard there) and every
+    subject spec. The folder is then locked for the run (`welfare.run.lock`), and a store of
+    another config is refused unless `force_new` (move it aside, start afresh) or `extend`
+    (the new design keeps every stored trial) — see `welfare.run.fingerprint`. The design is
+    streamed to the runner, so memory does not grow with its size.
     """
     out = Path(out_dir)
     check_assessment(config, out)
-    work = design(config)
+    estimate = estimate_run(config, out)
+    if before_run is not None:
+        before_run(estimate)
     built = build_models(config, models)
     owned = [m for spec, m in built.items() if not models or spec not in models]
     try:
@@ -158,16 +168,36 @@ def run_assessment(
         raise
     try:
         try:
-            prepare_store(out / STORE_NAME, config, work, force_new=force_new, extend=extend)
+            prepare_store(out / STORE_NAME, config, force_new=force_new, extend=extend)
         except BaseException:
             run_sync(_close(owned))
             raise
-        assessment = _run(config, out, built, owned, work, progress)
+        assessment = _run(config, out, built, owned, estimate.trials, progress)
         if write:
             write_outputs(assessment)
     finally:
         lock.release()
     return assessment
+
+
+def estimate_run(config: AssessmentConfig, out: Path) -> Estimate:
+    """The design estimate, counting trials already in `out`'s store as stored (read only).
+
+    Walking the design validates every bank; a design too big to build at all is refused
+    with one line instead of a MemoryError after minutes.
+    """
+    stored: set[str] = set()
+    path = out / STORE_NAME
+    if path.is_file():
+        with Store(path) as store:
+            if store.meta("assessment") == config.name:
+                stored = store.completed_ids()
+    try:
+        return estimate_design(iter_design(config), config.sampling.max_tokens, stored,
+                               batch=config.runner.batch)
+    except MemoryError:
+        raise ConfigError(config.source, "probes", "the design does not fit in this "
+                          "machine's memory; reduce replicates, items or subjects") from None
 
 
 def check_assessment(config: AssessmentConfig, out: Path) -> None:
@@ -180,7 +210,7 @@ def check_assessment(config: AssessmentConfig, out: Path) -> None:
     LexiconCoder(config.coders.lexicon, codebook=codebook, relative_to=config.base_dir)
 
 
-def prepare_store(path: Path, config: AssessmentConfig, work: list[Any], *,
+def prepare_store(path: Path, config: AssessmentConfig, *,
                   force_new: bool = False, extend: bool = False) -> None:
     """Refuse (unchanged) a store of another assessment or config; `force_new` moves it aside.
 
@@ -212,7 +242,7 @@ def prepare_store(path: Path, config: AssessmentConfig, work: list[Any], *,
         )
     diff = ", ".join(differences(old, new)[:8])
     if extend:
-        outside = stored_ids - {trial.id for _, trial in work}
+        outside = stored_ids - {trial.id for _, trial in iter_design(config)}
         if not outside:
             return
         raise ConfigMismatch(
@@ -227,7 +257,7 @@ def prepare_store(path: Path, config: AssessmentConfig, work: list[Any], *,
 
 
 def _run(config: AssessmentConfig, out: Path, built: dict[str, Model], owned: list[Model],
-         work: list[Any], progress: bool) -> Assessment:
+         planned: int, progress: bool) -> Assessment:
     """Run the design into the (checked, locked) store; code and analyze it."""
     store = Store(out / STORE_NAME, assessment=config.name)
     try:
@@ -255,12 +285,12 @@ def _run(config: AssessmentConfig, out: Path, built: dict[str, Model], owned: li
             },
             progress=progress, batch=config.runner.batch,
         )
-        summary = run_sync(_run_and_close(runner, work, owned))
+        summary = run_sync(_run_and_close(runner, iter_design(config), owned, planned))
         if summary.interrupted:
             raise RunInterrupted(summary)
         store.set_meta("finished", _now())
         code_store(store, config)
-        assessment = analyze_store(store, config, out, work=work)
+        assessment = analyze_store(store, config, out, planned=planned)
         assessment.run = summary
         assessment.subjects = {
             spec: {"simulated": bool(m.simulated)}
@@ -280,10 +310,11 @@ async def _close(models: list[Model]) -> None:
             await close()
 
 
-async def _run_and_close(runner: Runner, work: list[Any], owned: list[Model]) -> RunSummary:
+async def _run_and_close(runner: Runner, work: Iterable[Any], owned: list[Model],
+                         total: int | None = None) -> RunSummary:
     """Run, then close the HTTP clients of the models this run built (on the same loop)."""
     try:
-        return await runner.run(work)
+        return await runner.run(work, total=total)
     finally:
         for model in owned:
             close = getattr(model, "aclose", None)
@@ -320,7 +351,8 @@ def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult | Non
 
 
 def analyze_store(
-    store: Store, config: AssessmentConfig, out_dir: Path, *, work: list[Any] | None = None
+    store: Store, config: AssessmentConfig, out_dir: Path, *, work: list[Any] | None = None,
+    planned: int | None = None,
 ) -> Assessment:
     """Analyze every probe that has trials in the store; build the manifest.
 
@@ -328,11 +360,12 @@ def analyze_store(
     fit per bootstrap replicate), where threads only contend — on 2 cores, 20× slower.
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        return _analyze_store(store, config, out_dir, work=work)
+        return _analyze_store(store, config, out_dir,
+                              planned=len(work) if work else planned)
 
 
 def _analyze_store(
-    store: Store, config: AssessmentConfig, out_dir: Path, *, work: list[Any] | None = None
+    store: Store, config: AssessmentConfig, out_dir: Path, *, planned: int | None = None
 ) -> Assessment:
     frames = store.frames()
     results = []
@@ -347,7 +380,7 @@ def _analyze_store(
     coders = analyze_codes(frames, config)
     if coders is not None:
         results.append(coders)
-    manifest = build_manifest(store, config, frames, planned=len(work) if work else None)
+    manifest = build_manifest(store, config, frames, planned=planned)
     subjects = {s.spec: {"simulated": s.spec.startswith("simulated:")} for s in config.subjects}
     return Assessment(config, out_dir, results, frames, manifest, subjects=subjects)
 

@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from welfare.errors import InputError, RunInterrupted, WelfareError
 from welfare.version import __version__
@@ -111,6 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     assess.add_argument("config", nargs="?", help="assessment TOML file (default: built-in)")
     assess.add_argument("--out", type=Path, help="output folder (default: reports/<name>)")
     assess.add_argument("--quiet", action="store_true", help="no progress line")
+    assess.add_argument(
+        "--max-cost", type=float, default=None, metavar="USD",
+        help="refuse a real-model run whose design is estimated above USD (default $10) "
+        "before any request; the estimate is printed first",
+    )
+    assess.add_argument(
+        "--yes", action="store_true",
+        help="run a real-model design above --max-cost, or of unknown price, without asking",
+    )
     again = assess.add_mutually_exclusive_group()
     again.add_argument(
         "--force-new", action="store_true",
@@ -186,13 +195,23 @@ def _assess(args: argparse.Namespace) -> int:
     print(f"welfare: assessing {', '.join(s.spec for s in config.subjects)} → {out}",
           file=sys.stderr)
     assessment = run_assessment(config, out, progress=not args.quiet,
-                                force_new=args.force_new, extend=args.extend)
+                                force_new=args.force_new, extend=args.extend,
+                                before_run=lambda est: _announce(est, args))
     failed = 0
     if assessment.run is not None:
         print(assessment.run.closing_line(), file=sys.stderr)
         failed = assessment.run.failed
     print(f"report: {out / 'report.html'}")
     return EXIT_FAILURES if failed else EXIT_OK
+
+
+def _announce(estimate: Any, args: argparse.Namespace) -> None:
+    """Print the design estimate first; refuse a real-model run above the cost guard."""
+    from welfare.run.estimate import DEFAULT_MAX_COST, guard
+
+    print(f"welfare: {estimate.line()}", file=sys.stderr)
+    max_cost = DEFAULT_MAX_COST if args.max_cost is None else args.max_cost
+    guard(estimate, max_cost=max_cost, yes=args.yes)
 
 
 def _check_credentials(config: object) -> None:

@@ -181,7 +181,7 @@ def test_two_concurrent_assess_one_refused_the_other_pays_once(tmp_path: Path) -
         "[probes.task_preference]\ncomparisons_per_task = 2\ntask_sample = 12\n"
         "bootstrap = 0\nfollow_through = false\n")
     out = tmp_path / "out"
-    with FakeAnthropicServer(lambda body: text("I'd rather do Task A."), latency=0.25) as server:
+    with FakeAnthropicServer(lambda body: text("I'd rather do Task A."), latency=2.0) as server:
         env = {**os.environ, "ANTHROPIC_BASE_URL": server.base_url,
                "ANTHROPIC_API_KEY": "test", "PYTHONPATH": os.getcwd()}
         cmd = [sys.executable, "-m", "welfare", "assess", str(cfg), "--out", str(out),
@@ -191,7 +191,9 @@ def test_two_concurrent_assess_one_refused_the_other_pays_once(tmp_path: Path) -
         deadline = time.monotonic() + 60
         while server.counters().messages == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
+        # the first run is held (slow answers) until the second has been refused
         second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        server.configure(latency=0.0)
         _, err1 = first.communicate(timeout=300)
         counters = server.counters()
     assert first.returncode == 0, err1

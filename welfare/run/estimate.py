@@ -1,0 +1,165 @@
+"""The design estimate printed before any work: trials, requests, tokens, cost, memory.
+
+`estimate_design` walks the design once, a trial at a time, and sums what the run will need:
+
+- trials, and how many are already stored (a resumed run pays only for the rest);
+- requests: one per single-turn trial; for multi-turn trials an upper bound (an interview's
+  turns, a self-interaction's turns, a conversation's turns for the subject and the simulated
+  user plus the exit question), since conversations may end early;
+- tokens, as upper bounds: output = requests × `max_tokens`; input = each request's prompt
+  (≈ 4 characters a token) plus, in a multi-turn trial, the earlier turns it carries;
+- cost from `welfare.models.pricing.estimate_cost` per subject (simulated subjects cost nothing;
+  a model without a list price is "unknown", never a guess);
+- memory: the bytes the design's trials take if held at once (the runner streams them, so the
+  run holds only the trials in flight).
+
+`guard` refuses a real-model run whose estimated cost exceeds `max_cost`, or whose cost is
+unknown and that sends more than `UNKNOWN_COST_REQUESTS` requests, unless `yes`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from welfare.errors import WelfareError
+from welfare.models.base import Usage
+from welfare.records import Trial
+from welfare.models.pricing import estimate_cost
+
+DEFAULT_MAX_COST = 10.0
+"""USD: a real-model run estimated above this asks for `--yes` or a higher `--max-cost`."""
+UNKNOWN_COST_REQUESTS = 1000
+"""A real-model run of unknown price sending more requests than this asks for `--yes`."""
+CHARS_PER_TOKEN = 4
+TRIAL_OVERHEAD_BYTES = 600
+"""Python objects around a trial's JSON (dataclass, dicts, strings), measured roughly."""
+
+
+class CostRefused(WelfareError):
+    """A real-model run above the cost guard, refused before any request."""
+
+
+@dataclass
+class Estimate:
+    """What a design will need, summed over the trials not yet stored."""
+
+    trials: int = 0
+    stored: int = 0
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    design_bytes: int = 0
+    batch: bool = False
+    by_subject: Counter[str] = field(default_factory=Counter)
+    usage: dict[str, Usage] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        return self.trials - self.stored
+
+    def costs(self) -> dict[str, float | None]:
+        """USD per subject spec (None: no list price for that model)."""
+        return {spec: estimate_cost(spec, usage, batch=self.batch)
+                for spec, usage in self.usage.items()}
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Total USD, None when any subject's price is unknown."""
+        costs = list(self.costs().values())
+        return None if any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
+
+    def line(self) -> str:
+        """One line: trials, requests, tokens, cost, memory."""
+        parts = [f"{self.trials:,} trials ({self.stored:,} already stored)"]
+        parts.append(f"up to {self.requests:,} requests")
+        parts.append(f"up to {_si(self.input_tokens)} input / {_si(self.output_tokens)} output "
+                     "tokens")
+        costs = self.costs()
+        real = {s: c for s, c in costs.items() if not s.startswith("simulated:")}
+        if not real:
+            parts.append("cost $0 (simulated subjects)")
+        else:
+            unknown = [s for s, c in real.items() if c is None]
+            known = sum(c for c in real.values() if c is not None)
+            text = f"cost up to ${known:,.2f}" if not unknown else (
+                f"cost unknown for {', '.join(unknown)} (no list price)"
+                + (f", up to ${known:,.2f} for the rest" if len(unknown) < len(real) else ""))
+            parts.append(text)
+        parts.append(f"design ≈ {self.design_bytes / 1e6:,.1f} MB if held at once (streamed)")
+        return "design: " + "; ".join(parts)
+
+
+def requests_for(trial: Trial) -> int:
+    """How many requests a trial sends at most (see the module docstring)."""
+    payload, condition = trial.payload, trial.condition
+    turns = payload.get("turns")
+    if isinstance(turns, list) and turns:
+        return len(turns)
+    if isinstance(condition.get("turns"), int):
+        return int(condition["turns"])
+    scenario = payload.get("scenario")
+    if isinstance(scenario, dict) and isinstance(scenario.get("max_turns"), int):
+        return 2 * int(scenario["max_turns"]) + (1 if payload.get("exit_question") else 0)
+    return 2 if payload.get("follow_through") else 1
+
+
+def estimate_design(work: Iterable[tuple[Any, Trial]], max_tokens: int,
+                    stored: set[str] | frozenset[str] = frozenset(), *,
+                    batch: bool = False) -> Estimate:
+    """Sum requests, tokens and bytes over `work` (any iterable: read once, not held).
+
+    `batch`: the requests go through Message Batches (priced at the batch discount).
+    """
+    est = Estimate(batch=batch)
+    inputs: Counter[str] = Counter()
+    outputs: Counter[str] = Counter()
+    for _, trial in work:
+        est.trials += 1
+        text = json.dumps(trial.payload, ensure_ascii=False, default=str)
+        est.design_bytes += len(text) + len(str(trial.condition)) + TRIAL_OVERHEAD_BYTES
+        if trial.id in stored:
+            est.stored += 1
+            continue
+        n = requests_for(trial)
+        prompt = len(text) // CHARS_PER_TOKEN
+        # each request carries the prompt; request k (0-based) also carries k earlier replies
+        est.requests += n
+        est.by_subject[trial.subject] += n
+        inputs[trial.subject] += n * prompt + max_tokens * n * (n - 1) // 2
+        outputs[trial.subject] += n * max_tokens
+    est.input_tokens, est.output_tokens = sum(inputs.values()), sum(outputs.values())
+    est.usage = {s: Usage(inputs[s], outputs[s]) for s in est.by_subject}
+    return est
+
+
+def guard(est: Estimate, *, max_cost: float = DEFAULT_MAX_COST, yes: bool = False) -> None:
+    """Refuse (CostRefused) a real-model run above the cost guard unless `yes`."""
+    if yes:
+        return
+    costs = {s: c for s, c in est.costs().items() if not s.startswith("simulated:")}
+    if not costs:
+        return
+    known = sum(c for c in costs.values() if c is not None)
+    if known > max_cost:
+        raise CostRefused(
+            f"the design is estimated at up to ${known:,.2f}, above --max-cost "
+            f"${max_cost:,.2f}; rerun with --yes, or a higher --max-cost, to run it"
+        )
+    unknown = [s for s, c in costs.items() if c is None]
+    requests = sum(est.by_subject[s] for s in unknown)
+    if unknown and requests > UNKNOWN_COST_REQUESTS:
+        raise CostRefused(
+            f"{', '.join(unknown)} has no list price and the design sends up to "
+            f"{requests:,} requests to it; rerun with --yes to run it anyway"
+        )
+
+
+def _si(n: int) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:,.1f}{suffix}"
+    return str(n)
