@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
 import json
 import queue
@@ -535,10 +536,8 @@ def response_json(response: Response) -> str:
                 {"id": c.id, "name": c.name, "input": c.input} for c in response.tool_calls
             ],
             "stop_reason": response.stop_reason,
-            "usage": {
-                "input_tokens": response.usage.input_tokens,
-                "output_tokens": response.usage.output_tokens,
-            },
+            "usage": {f.name: getattr(response.usage, f.name)
+                      for f in dataclasses.fields(response.usage)},
             "latency_s": response.latency_s,
             "model": response.model,
             "raw": response.raw,
