@@ -27,8 +27,8 @@ from typing import Any
 
 from welfare.errors import WelfareError
 from welfare.models.base import Usage
-from welfare.records import Trial
 from welfare.models.pricing import estimate_cost
+from welfare.records import Trial
 
 DEFAULT_MAX_COST = 10.0
 """USD: a real-model run estimated above this asks for `--yes` or a higher `--max-cost`."""
