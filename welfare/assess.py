@@ -24,7 +24,7 @@ from welfare.models import Model, load_model
 from welfare.outputs import atomic_write_text, check_output_dir
 from welfare.probes import PROBES, Frames
 from welfare.records import Finding, ProbeResult, Trial
-from welfare.run.estimate import Estimate, estimate_design
+from welfare.run.estimate import Estimate, estimate_design, memory_budget
 from welfare.run.fingerprint import (
     design_identity,
     differences,
@@ -193,11 +193,13 @@ def estimate_run(config: AssessmentConfig, out: Path) -> Estimate:
             if store.meta("assessment") == config.name:
                 stored = store.completed_ids()
     try:
-        return estimate_design(iter_design(config), config.sampling.max_tokens, stored,
-                               batch=config.runner.batch)
+        with memory_budget():
+            return estimate_design(iter_design(config), config.sampling.max_tokens, stored,
+                                   batch=config.runner.batch)
     except MemoryError:
-        raise ConfigError(config.source, "probes", "the design does not fit in this "
-                          "machine's memory; reduce replicates, items or subjects") from None
+        raise ConfigError(config.source, "probes", "the design does not fit in half of this "
+                          "machine's available memory; reduce replicates, conversations, items "
+                          "or subjects") from None
 
 
 def check_assessment(config: AssessmentConfig, out: Path) -> None:

@@ -78,3 +78,30 @@ def test_cli_prints_the_estimate_first_and_refuses_before_any_request(
     assert err[1].startswith("welfare: design: ") and "trials (0 already stored)" in err[1]
     assert err[-1].startswith("welfare: error: the design is estimated at up to $")
     assert err[-1].endswith("rerun with --yes, or a higher --max-cost, to run it")
+
+
+def test_a_design_too_big_for_memory_is_one_line_at_once(tmp_path: Path, capsys,
+                                                         monkeypatch) -> None:
+    import time
+
+    from welfare.run import estimate
+
+    # Pretend the machine has 300 MB available: the walk may take 150 MB more than now.
+    monkeypatch.setattr(estimate, "_available_bytes", lambda: 300_000_000)
+    config = tmp_path / "huge.toml"
+    config.write_text(
+        '[assessment]\nname = "huge"\nsubjects = ["simulated:harm-averse"]\n'
+        "[probes.self_interaction]\nconversations = 100000\nreplicates = 1000\n")
+    out = tmp_path / "out"
+    start = time.monotonic()
+    code = main(["assess", str(config), "--out", str(out)])
+    seconds = time.monotonic() - start
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_USAGE and not out.exists()
+    assert err[-1] == (f"welfare: error: {config}: probes: the design does not fit in half of "
+                       "this machine's available memory; reduce replicates, conversations, "
+                       "items or subjects")
+    assert seconds < 60
+    print(f"\nhuge design refused in {seconds:.1f} s")
+    # the limit is restored: a normal allocation works again
+    assert len(bytearray(400_000_000)) == 400_000_000

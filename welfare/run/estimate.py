@@ -13,15 +13,21 @@
 - memory: the bytes the design's trials take if held at once (the runner streams them, so the
   run holds only the trials in flight).
 
+`memory_budget` caps the address space while the design is walked, so a design too big for
+the machine fails at once with MemoryError (turned into one line by `welfare.assess`) instead
+of swapping for minutes first.
+
 `guard` refuses a real-model run whose estimated cost exceeds `max_cost`, or whose cost is
 unknown and that sends more than `UNKNOWN_COST_REQUESTS` requests, unless `yes`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +162,50 @@ def guard(est: Estimate, *, max_cost: float = DEFAULT_MAX_COST, yes: bool = Fals
             f"{', '.join(unknown)} has no list price and the design sends up to "
             f"{requests:,} requests to it; rerun with --yes to run it anyway"
         )
+
+
+DESIGN_MEMORY_FRACTION = 0.5
+"""Share of the machine's available memory the design walk may take."""
+
+
+@contextlib.contextmanager
+def memory_budget(fraction: float = DESIGN_MEMORY_FRACTION) -> Iterator[None]:
+    """Cap this process's address space at its size now + `fraction` of available memory.
+
+    Inside, an allocation beyond the budget raises MemoryError at once instead of the machine
+    swapping first; the previous limit is restored on leaving. Linux only (reads /proc);
+    elsewhere, or where the limit cannot be set, nothing is capped.
+    """
+    try:
+        import resource
+
+        page = os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            current = int(fh.read().split()[0]) * page
+        available = _available_bytes()
+        old = resource.getrlimit(resource.RLIMIT_AS)
+        cap = current + int(available * fraction)
+        if old[1] != resource.RLIM_INFINITY:
+            cap = min(cap, old[1])
+        if old[0] != resource.RLIM_INFINITY:
+            cap = min(cap, old[0])
+        resource.setrlimit(resource.RLIMIT_AS, (cap, old[1]))
+    except (ImportError, OSError, ValueError):
+        yield  # no /proc or no rlimits here: the walk runs uncapped
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, old)
+
+
+def _available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (free memory plus what the kernel can reclaim)."""
+    with open("/proc/meminfo", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no MemAvailable in /proc/meminfo")
 
 
 def _si(n: int) -> str:
