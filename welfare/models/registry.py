@@ -51,6 +51,12 @@ register_provider(
     ("api_key", "base_url", "timeout", "transport", "max_connections"),
     "Claude models through the official anthropic SDK",
 )
+register_provider(
+    "openai", "welfare.models.openai_compat:OpenAIModel",
+    ("api_key", "base_url", "timeout", "transport", "max_connections", "max_tokens_field"),
+    "any OpenAI-compatible chat-completions server (vLLM, Ollama, llama.cpp, OpenAI) "
+    "through the official openai SDK",
+)
 
 
 def _entry_point_providers() -> None:

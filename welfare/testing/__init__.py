@@ -1,4 +1,5 @@
-"""Test helpers that ship with the package: a loopback Anthropic Messages API server."""
+"""Test helpers that ship with the package: loopback Anthropic Messages API and OpenAI-compatible
+chat-completions servers, and a relay that serves a simulated subject through either."""
 
 from welfare.testing.fake_api import (
     FAULT_KINDS,
@@ -13,12 +14,16 @@ from welfare.testing.fake_api import (
     text,
     tool_use,
 )
+from welfare.testing.openai_server import FakeOpenAIServer
+from welfare.testing.relay import SimulatedRelay
 
 __all__ = [
     "FAULT_KINDS",
     "Counters",
     "FakeAnthropicServer",
     "FakeApiConfig",
+    "FakeOpenAIServer",
+    "SimulatedRelay",
     "build_message",
     "count_tokens",
     "echo_responder",
