@@ -150,18 +150,26 @@ def _parser() -> argparse.ArgumentParser:
 
     code = sub.add_parser(
         "code", parents=[common],
-        help="code transcripts from elsewhere (JSONL) for welfare-relevant expressions",
+        help="code transcripts from elsewhere (JSONL, Inspect logs) for welfare-relevant "
+        "expressions",
         description=(
-            "Code a JSONL file of transcripts (one object a line: `id` and `messages` in the "
-            "Messages API shape), streaming, and write DIR/codes.csv, DIR/summary.json and a "
-            "prevalence report DIR/report.html. Malformed lines are counted with their reason "
+            "Code a file of transcripts, streaming, and write DIR/codes.csv, DIR/summary.json "
+            "and a prevalence report DIR/report.html. Formats: the toolkit's JSONL (one object "
+            "a line: `id` and `messages` in the Messages API shape), OpenAI chat JSONL "
+            "(chat-completions messages with `tool_calls` and `tool` results) and Inspect AI "
+            "eval logs (.eval, .json; needs the `inspect` extra). A model's end_conversation "
+            "tool call is coded request_to_end. Malformed lines are counted with their reason "
             "(exit 3); the previous results are replaced only once the new ones are complete, "
             "and an interrupted run resumes where it stopped when rerun on the same input."
         ),
     )
-    code.add_argument("transcripts", type=Path, metavar="TRANSCRIPTS.jsonl",
-                      help="one JSON object a line: {\"id\": ..., \"messages\": [...]} "
-                      "(.gz accepted); unreadable lines are counted and reported")
+    code.add_argument("transcripts", type=Path, metavar="TRANSCRIPTS",
+                      help="a .jsonl file (.gz accepted; unreadable lines are counted and "
+                      "reported) or an Inspect AI log (.eval, .json)")
+    code.add_argument("--format", choices=["auto", "welfare", "openai", "inspect"],
+                      default="auto",
+                      help="transcript format (default auto: .eval and .json are Inspect logs; "
+                      "each JSONL line goes by its shape)")
     code.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     code.add_argument("--coder", choices=["lexicon", "judge"], default="lexicon",
                       help="lexicon: transparent rules, offline (default); judge: an LLM judge")
@@ -253,8 +261,9 @@ def _code(args: argparse.Namespace) -> int:
             raise InputError("--judge-model", "--coder judge needs a judge model, e.g. "
                              "--judge-model anthropic:claude-sonnet-4-5")
         _check_spec_credentials([args.judge_model], "--judge-model")
-    check_coding(args.transcripts, args.out, args.coder, args.judge_model)
-    run = run_coding(args.transcripts, args.out, coder=args.coder, judge_model=args.judge_model)
+    check_coding(args.transcripts, args.out, args.coder, args.judge_model, args.format)
+    run = run_coding(args.transcripts, args.out, coder=args.coder, judge_model=args.judge_model,
+                     format=args.format)
     s = run.summary
     coded = s["transcripts"]
     line = (f"welfare: coded {coded:,} transcripts ({s['turns']:,} assistant turns) from "
@@ -275,10 +284,11 @@ def _code(args: argparse.Namespace) -> int:
 
 def _check_spec_credentials(specs: list[str], key: str) -> None:
     """Refuse, before any work, specs of a real backend whose API key is not set."""
-    real = [s for s in specs if s.startswith("anthropic:")]
-    if real and not os.environ.get("ANTHROPIC_API_KEY"):
-        raise InputError(key, f"{', '.join(real)} needs ANTHROPIC_API_KEY in the environment "
-                         "(none is set)")
+    for prefix, variable in (("anthropic:", "ANTHROPIC_API_KEY"), ("openai:", "OPENAI_API_KEY")):
+        real = [s for s in specs if s.startswith(prefix)]
+        if real and not os.environ.get(variable):
+            raise InputError(key, f"{', '.join(real)} needs {variable} in the environment "
+                             "(none is set)")
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ import os
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +39,7 @@ import jinja2
 from welfare.coders.codebook import Codebook, load_codebook
 from welfare.coders.common import Code, assistant_turns
 from welfare.coders.lexicon import LexiconCoder
+from welfare.coders.sources import check_format, end_tool_codes, read_any
 from welfare.models.base import Message, Model
 from welfare.outputs import atomic_write_text, check_input_file, check_output_dir, temp_path
 from welfare.safecsv import safe_row
@@ -54,6 +55,8 @@ PARTIAL = "codes.csv.partial"
 PROGRESS = "codes.progress.json"
 OUTPUTS = ("codes.csv", "summary.json", "report.html", PARTIAL, PROGRESS)
 TEMPLATES = Path(__file__).resolve().parent.parent / "report" / "templates"
+LineParser = Callable[[str, int], "tuple[str, list[Message]] | str"]
+"""Reads one JSONL line (and its number): a transcript, or the reason it is not one."""
 
 
 @dataclass
@@ -186,9 +189,12 @@ def _kind(reason: str) -> str:
 _COMPRESSION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
-def read_transcripts(path: str | Path, tally: Tally, *, skip_lines: int = 0
-                     ) -> Iterator[tuple[str, list[Message]]]:
+def read_transcripts(path: str | Path, tally: Tally, *, skip_lines: int = 0,
+                     parse: LineParser | None = None) -> Iterator[tuple[str, list[Message]]]:
     """(id, messages) per good line; bad lines are counted in `tally` with their number.
+
+    `parse(line, number)` reads one line of another JSONL format (`welfare.coders.sources`);
+    by default lines are the toolkit's own.
 
     The first `skip_lines` lines (already coded by an interrupted run) are read past without
     being counted again. A truncated or corrupt `.gz` stops the reading: it is counted as one
@@ -218,7 +224,7 @@ def read_transcripts(path: str | Path, tally: Tally, *, skip_lines: int = 0
             if too_long:
                 tally.bad(number, f"line too long (over {MAX_LINE_BYTES} bytes)")
                 continue
-            parsed = _parse_bytes(raw)
+            parsed = _parse_bytes(raw, parse, number)
             if parsed is None:
                 tally.blank_lines += 1
             elif isinstance(parsed, str):
@@ -235,7 +241,8 @@ def _compression_reason(exc: BaseException) -> str:
     return f"corrupt compressed data ({exc})"
 
 
-def _parse_bytes(raw: bytes) -> tuple[str, list[Message]] | str | None:
+def _parse_bytes(raw: bytes, parse: LineParser | None = None, number: int = 0
+                 ) -> tuple[str, list[Message]] | str | None:
     """A transcript, the reason the line is not one, or None for a blank line."""
     try:
         line = raw.decode("utf-8")
@@ -243,7 +250,7 @@ def _parse_bytes(raw: bytes) -> tuple[str, list[Message]] | str | None:
         return f"not valid UTF-8 (byte {exc.start + 1}: {exc.reason})"
     if not line.strip():
         return None
-    return _parse_line(line)
+    return parse(line, number) if parse is not None else _parse_line(line)
 
 
 def _parse_line(line: str) -> tuple[str, list[Message]] | str:
@@ -292,13 +299,14 @@ class CodingRun:
 
 
 def check_coding(path: str | Path, out_dir: str | Path, coder: str,
-                 judge_model: Model | str | None) -> None:
+                 judge_model: Model | str | None, format: str = "auto") -> None:
     """Every check `code_jsonl` makes before it touches anything (InputError / ValueError)."""
     if coder not in ("lexicon", "judge"):
         raise ValueError(f"coder must be 'lexicon' or 'judge', got {coder!r}")
     if coder == "judge" and judge_model is None:
         raise ValueError("coder='judge' needs judge_model (a Model or a spec string)")
     check_input_file(path)
+    check_format(path, format)
     check_output_dir(out_dir, OUTPUTS)
 
 
@@ -312,16 +320,19 @@ def code_jsonl(
     lexicon: str | Path | None = None,
     judge_batch: int = 64,
     max_turn: int = 50,
+    format: str = "auto",
 ) -> Path:
     """Code every transcript of a JSONL file; write codes.csv, summary.json, report.html.
 
     `coder` is "lexicon" (offline) or "judge" (an LLM judge: `judge_model` is a Model or a
     spec such as `anthropic:claude-sonnet-4-5`; responses are cached in
-    `out_dir/judge_cache.sqlite`, so a rerun pays nothing twice). Returns the report's path;
+    `out_dir/judge_cache.sqlite`, so a rerun pays nothing twice). `format` is `auto`,
+    `welfare`, `openai` or `inspect` (Inspect AI logs; see `welfare.coders.sources`); a model's
+    end_conversation tool call is coded request_to_end. Returns the report's path;
     `run_coding` also returns the summary.
     """
     return run_coding(path, out_dir, coder, judge_model, codebook=codebook, lexicon=lexicon,
-                      judge_batch=judge_batch, max_turn=max_turn).report
+                      judge_batch=judge_batch, max_turn=max_turn, format=format).report
 
 
 def run_coding(
@@ -334,16 +345,17 @@ def run_coding(
     lexicon: str | Path | None = None,
     judge_batch: int = 64,
     max_turn: int = 50,
+    format: str = "auto",
 ) -> CodingRun:
     """`code_jsonl`, returning the report's path and the summary written beside it."""
-    check_coding(path, out_dir, coder, judge_model)
+    check_coding(path, out_dir, coder, judge_model, format)
     codebook = codebook or load_codebook()
     lex = (LexiconCoder(lexicon or "builtin:coders/lexicon.toml", codebook=codebook)
            if coder == "lexicon" else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tally = Tally(labels=codebook.ids, max_turn=max_turn)
-    identity = _identity(path, coder, judge_model, codebook, lexicon)
+    identity = {**_identity(path, coder, judge_model, codebook, lexicon), "format": format}
     resumed = _resume_point(out, identity, tally)
     start = time.monotonic()
     partial = out / PARTIAL
@@ -357,17 +369,19 @@ def run_coding(
         skip = int(resumed["lines"]) if resumed else 0
         checkpoint = _Checkpoint(out, identity, tally, fh)
         if lex is not None:
-            for tid, messages in read_transcripts(path, tally, skip_lines=skip):
+            for tid, messages in read_any(path, tally, format, skip=skip):
                 turns = assistant_turns(messages)
                 codes = lex.code_turns(turns)
+                codes += end_tool_codes(messages, codes)
                 _write(writer, tid, codes)
                 tally.add(len(turns), codes)
                 if tally.transcripts % CHECKPOINT_EVERY == 0:
                     checkpoint.save()
         else:
             assert judge_model is not None
-            asyncio.run(_judge_stream(path, out, judge_model, codebook, tally, writer,
-                                      checkpoint, judge_batch, skip))
+            asyncio.run(_judge_stream(read_any(path, tally, format, skip=skip), out,
+                                      judge_model, codebook, tally, writer, checkpoint,
+                                      judge_batch))
         fh.flush()
         os.fsync(fh.fileno())
     summary = {"input": str(path), "coder": coder, "codebook": codebook.source,
@@ -439,9 +453,9 @@ def _write(writer: Any, tid: str, codes: list[Code]) -> None:
         writer.writerow(safe_row([tid, c.turn, c.label, c.evidence, c.start, c.end]))
 
 
-async def _judge_stream(path: str | Path, out: Path, judge_model: Model | str,
-                        codebook: Codebook, tally: Tally, writer: Any, checkpoint: _Checkpoint,
-                        batch: int, skip: int) -> None:
+async def _judge_stream(transcripts: Iterable[tuple[str, list[Message]]], out: Path,
+                        judge_model: Model | str, codebook: Codebook, tally: Tally,
+                        writer: Any, checkpoint: _Checkpoint, batch: int) -> None:
     """Judge the file in batches (bounded memory), caching responses in the output folder."""
     from welfare.coders.judge import JudgeCoder
     from welfare.models import load_model
@@ -462,12 +476,13 @@ async def _judge_stream(path: str | Path, out: Path, judge_model: Model | str,
                     tally.judge_failure_reasons[result.failure.split(":")[0]] += 1
                     continue
                 tally.judge_rejected += len(result.rejected)
-                _write(writer, tid, result.codes)
-                tally.add(len(turns), result.codes)
+                codes = [*result.codes, *end_tool_codes(messages, result.codes)]
+                _write(writer, tid, codes)
+                tally.add(len(turns), codes)
             pending.clear()
             checkpoint.save()
 
-        for item in read_transcripts(path, tally, skip_lines=skip):
+        for item in transcripts:
             pending.append(item)
             if len(pending) >= batch:
                 await flush()
