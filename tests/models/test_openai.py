@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +307,43 @@ def test_server_in_a_child_process_counts_requests() -> None:
         assert server.counters().messages == 0
     assert response.text == "echo: hi"
     assert counters.messages == 1 and sum(counters.succeeded_by_hash.values()) == 1
+
+
+def test_subject_table_options_reach_the_provider(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`base_url` and `api_key_env` from the subject table, `transport` from the runner."""
+    from welfare.assess import build_models
+    from welfare.config import parse_config
+
+    monkeypatch.setenv("VLLM_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with FakeOpenAIServer(lambda body: f"served {body['model']}", api_key=KEY) as server:
+        subject = {"spec": "openai:Qwen/Qwen3-8B", "base_url": server.base_url,
+                   "api_key_env": "VLLM_API_KEY"}
+        config = parse_config({"assessment": {"name": "vllm", "subjects": [subject]},
+                               "runner": {"transport": "direct", "timeout_s": 5},
+                               "probes": {"self_report": {}}},
+                              source=tmp_path / "vllm.toml")
+        model = build_models(config)["openai:Qwen/Qwen3-8B"]
+        assert isinstance(model, OpenAIModel) and model.spec == "openai:Qwen/Qwen3-8B"
+        assert model.base_url.rstrip("/") == server.base_url
+
+        async def main() -> Response:
+            async with model:
+                return await model.generate(Request(messages=({"role": "user", "content": "x"},)))
+
+        assert asyncio.run(main()).text == "served Qwen/Qwen3-8B"
+    assert KEY not in repr(model)
+
+
+def test_judge_model_on_openai_needs_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from welfare.cli import main
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    src = tmp_path / "t.jsonl"
+    src.write_text('{"id": "a", "messages": [{"role": "user", "content": "hi"}]}\n')
+    code = main(["code", str(src), "--out", str(tmp_path / "out"), "--coder", "judge",
+                 "--judge-model", "openai:gpt-judge"])
+    assert code == 2
+    assert "openai:gpt-judge needs OPENAI_API_KEY" in capsys.readouterr().err
