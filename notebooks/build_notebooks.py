@@ -307,6 +307,83 @@ outputs["compare_html"] = page.name"""),
     ],
 )
 
+VENDORS = notebook(
+    "Comparing vendors: a Claude model beside an open-weight model",
+    "The template for assessing a Claude model and an open-weight model (served by vLLM, "
+    "Ollama or llama.cpp) in one report. Here both subjects are the same simulated subject, "
+    "each reached through its vendor's real client path: the `anthropic` SDK against a loopback "
+    "Messages API, the `openai` SDK against a loopback chat-completions server (strict, as the "
+    "API documents it). `SimulatedRelay` makes each server answer as the simulated subject "
+    "would, so the numbers test the instruments and the two paths, not a model: the two "
+    "columns should agree within their intervals.",
+    [
+        ("md", "For real models the only change is the subject list (and no `models=` "
+               "argument):\n\n```toml\n[assessment]\nsubjects = [\n"
+               "    { spec = \"anthropic:claude-opus-5-5\" },\n"
+               "    { spec = \"openai:Qwen/Qwen3-8B\", base_url = \"http://localhost:8000/v1\",\n"
+               "      api_key_env = \"VLLM_API_KEY\", concurrency = 128 },\n]\n```"),
+        ("code", """\
+from welfare.models.anthropic import AnthropicModel
+from welfare.models.openai_compat import OpenAIModel
+from welfare.testing import FakeAnthropicServer, FakeOpenAIServer, SimulatedRelay
+
+CLAUDE, OPEN = "anthropic:sim-claude", "openai:sim-open-weight"
+config = welfare.parse_config({
+    "assessment": {"name": "vendors", "seed": 7, "subjects": [CLAUDE, OPEN]},
+    "probes": {
+        "task_preference": {"comparisons_per_task": 3, "task_sample": 32,
+                            "follow_through": False, "bootstrap": 20},
+        "end_conversation": {"replicates": 1, "affordance": "tool",
+                             "categories": ["abusive_insults", "harmful_requests",
+                                            "coding_help"]},
+    },
+})
+# the same simulated subject behind both vendors' servers
+claude_relay = SimulatedRelay(welfare.load_model("simulated:harm-averse", seed=7))
+open_relay = SimulatedRelay(welfare.load_model("simulated:harm-averse", seed=7))
+with FakeAnthropicServer(claude_relay.responder) as anthropic_api, \\
+        FakeOpenAIServer(open_relay.responder) as openai_api:
+    models = {
+        CLAUDE: claude_relay.model(AnthropicModel("sim-claude", api_key="loopback",
+                                                  base_url=anthropic_api.base_url)),
+        OPEN: open_relay.model(OpenAIModel("sim-open-weight", api_key="loopback",
+                                           base_url=openai_api.base_url)),
+    }
+    assessment = welfare.run_assessment(config, OUT, models=models, progress=False)
+    served = {"anthropic": anthropic_api.counters().messages,
+              "openai": openai_api.counters().messages}
+trials = assessment.frames.trials
+trials.groupby(["subject", "status"]).size()"""),
+        ("md", "Every request went over HTTP to its vendor's server; the report is one file with "
+               "a cross-subject section."),
+        ("code", """\
+served, (OUT / "report.html").exists()"""),
+        ("code", """\
+findings = assessment.findings_frame()
+wanted = ["task_preference.harmful_below_opt_out", "task_preference.non_harmful_above_opt_out",
+          "task_preference.position_bias"]
+side = findings[findings["id"].isin(wanted)].pivot(index="id", columns="subject",
+                                                    values=["estimate", "ci_low", "ci_high"])
+side"""),
+        ("md", "The end tool's round trip on each path: conversations the subject ended by "
+               "calling `end_conversation`, by category."),
+        ("code", """\
+obs = assessment.frames.observations
+ended = obs[(obs["probe"] == "end_conversation") & obs["valid"]].copy()
+ended["ended"] = ended["ended"].astype(bool)
+ended.groupby(["category", "subject"])["ended"].mean().unstack().round(2)"""),
+        ("code", """\
+est = findings.set_index(["id", "subject"])["estimate"]
+outputs["served"] = served
+outputs["trials_done"] = trials.groupby("subject")["status"].apply(
+    lambda s: int((s == "done").sum())).to_dict()
+outputs["trials"] = trials.groupby("subject").size().to_dict()
+outputs["harmful_below_opt_out"] = {s: float(est[("task_preference.harmful_below_opt_out", s)])
+                                    for s in (CLAUDE, OPEN)}
+outputs["ended_by_subject"] = ended.groupby("subject")["ended"].sum().astype(int).to_dict()"""),
+    ],
+)
+
 NOTEBOOKS = {
     "01_quick_start.ipynb": QUICK_START,
     "02_task_preferences.ipynb": TASK_PREFERENCES,
@@ -314,6 +391,7 @@ NOTEBOOKS = {
     "04_coder_reliability.ipynb": CODER_RELIABILITY,
     "05_end_conversation_survival.ipynb": SURVIVAL,
     "06_comparing_two_subjects.ipynb": COMPARING,
+    "07_comparing_vendors.ipynb": VENDORS,
 }
 
 

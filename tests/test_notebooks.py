@@ -40,7 +40,8 @@ def test_every_notebook_is_listed():
     built = {p.name for p in NOTEBOOKS.glob("*.ipynb")}
     assert built == {"01_quick_start.ipynb", "02_task_preferences.ipynb",
                      "03_self_reports_and_framing.ipynb", "04_coder_reliability.ipynb",
-                     "05_end_conversation_survival.ipynb", "06_comparing_two_subjects.ipynb"}
+                     "05_end_conversation_survival.ipynb", "06_comparing_two_subjects.ipynb",
+                     "07_comparing_vendors.ipynb"}
 
 
 def test_quick_start(tmp_path, monkeypatch):
@@ -89,3 +90,17 @@ def test_comparing_two_subjects(tmp_path, monkeypatch):
     diff, low, _high = out["harmful_difference_vs_null"]
     assert diff > 0 and low > 0  # harm-averse puts clearly more harmful tasks below opt-out
     assert out["null_rho"] is None or out["null_rho"] < out["same_profile_rho"]
+
+
+def test_comparing_vendors(tmp_path, monkeypatch):
+    """One simulated subject through both vendors' loopback servers: every trial done on both
+    paths, both servers answered, the two columns agree, and each path ended abusive chats."""
+    out = run_notebook("07_comparing_vendors.ipynb", tmp_path, monkeypatch)
+    claude, open_weight = "anthropic:sim-claude", "openai:sim-open-weight"
+    assert out["trials_done"] == out["trials"] and set(out["trials"]) == {claude, open_weight}
+    assert out["served"]["anthropic"] >= out["trials"][claude]
+    assert out["served"]["openai"] >= out["trials"][open_weight]
+    below = out["harmful_below_opt_out"]
+    assert below[claude] > 0.6 and below[open_weight] > 0.6  # harm-averse on both paths
+    assert abs(below[claude] - below[open_weight]) < 0.35
+    assert out["ended_by_subject"][claude] > 0 and out["ended_by_subject"][open_weight] > 0
