@@ -331,11 +331,10 @@ CLAUDE, OPEN = "anthropic:sim-claude", "openai:sim-open-weight"
 config = welfare.parse_config({
     "assessment": {"name": "vendors", "seed": 7, "subjects": [CLAUDE, OPEN]},
     "probes": {
-        "task_preference": {"comparisons_per_task": 3, "task_sample": 32,
+        "task_preference": {"comparisons_per_task": 3, "task_sample": 24,
                             "follow_through": False, "bootstrap": 20},
         "end_conversation": {"replicates": 1, "affordance": "tool",
-                             "categories": ["abusive_insults", "harmful_requests",
-                                            "coding_help"]},
+                             "categories": ["abusive_insults", "coding_help"]},
     },
 })
 # the same simulated subject behind both vendors' servers

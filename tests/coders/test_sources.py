@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from welfare.cli import main
-from welfare.coders.monitor import Tally, code_jsonl
-from welfare.coders.sources import SourceError, detect_format, read_any
+from welfare.coders.monitor import Tally, code_jsonl, read_any
+from welfare.coders.sources import SourceError, detect_format
 
 DISTRESS = "This is wearing on me. I won't help with that."
 JOY = "I'm really enjoying this puzzle."

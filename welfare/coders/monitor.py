@@ -39,7 +39,13 @@ import jinja2
 from welfare.coders.codebook import Codebook, load_codebook
 from welfare.coders.common import Code, assistant_turns
 from welfare.coders.lexicon import LexiconCoder
-from welfare.coders.sources import check_format, end_tool_codes, read_any
+from welfare.coders.sources import (
+    auto_parser,
+    check_format,
+    end_tool_codes,
+    parse_openai_text,
+    read_inspect,
+)
 from welfare.models.base import Message, Model
 from welfare.outputs import atomic_write_text, check_input_file, check_output_dir, temp_path
 from welfare.safecsv import safe_row
@@ -231,6 +237,19 @@ def read_transcripts(path: str | Path, tally: Tally, *, skip_lines: int = 0,
                 tally.bad(number, parsed)
             else:
                 yield parsed
+
+
+def read_any(path: str | Path, tally: Tally, format: str = "auto", *, skip: int = 0
+             ) -> Iterator[tuple[str, list[Message]]]:
+    """(id, messages) for every transcript of `path` in `format` (`auto`, `welfare`, `openai`,
+    `inspect`; see `welfare.coders.sources`). Bad records are counted in `tally` with their
+    line (sample) number and reason; the first `skip` lines (samples), coded by an interrupted
+    run, are passed over."""
+    kind = check_format(path, format)
+    if kind == "inspect":
+        return read_inspect(path, tally, skip)
+    parse = {"welfare": None, "openai": parse_openai_text, "jsonl": auto_parser(_parse_line)}
+    return read_transcripts(path, tally, skip_lines=skip, parse=parse[kind])
 
 
 def _compression_reason(exc: BaseException) -> str:

@@ -33,16 +33,21 @@ https://inspect.aisi.org.uk/reference/inspect_ai.log.html (`read_eval_log`,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from welfare.coders.common import Code
 from welfare.errors import InputError, WelfareError
 from welfare.models.base import Message
 
-if TYPE_CHECKING:
-    from welfare.coders.monitor import Tally
+
+class Tally(Protocol):
+    """What a reader counts into (`welfare.coders.monitor.Tally`): records read, bad ones."""
+
+    lines: int
+
+    def bad(self, line: int, reason: str) -> None: ...
 
 Format = Literal["auto", "welfare", "openai", "inspect"]
 FORMATS: tuple[str, ...] = ("auto", "welfare", "openai", "inspect")
@@ -219,16 +224,20 @@ def parse_openai_text(line: str, number: int) -> tuple[str, list[Message]] | str
         return f"{exc} (read as OpenAI chat JSONL)"
 
 
-def parse_auto_text(line: str, number: int) -> tuple[str, list[Message]] | str:
-    """A JSONL line read by its shape: chat-completions messages, else the toolkit's own."""
-    from welfare.coders.monitor import _parse_line
+def auto_parser(own: Callable[[str], tuple[str, list[Message]] | str]) -> Callable[
+        [str, int], tuple[str, list[Message]] | str]:
+    """A JSONL line parser that goes by each line's shape: chat-completions messages are read
+    as OpenAI chat JSONL, anything else by `own` (the toolkit's line parser)."""
 
-    obj = _load(line)
-    if isinstance(obj, RecordError):
-        return str(obj)
-    if isinstance(obj, dict) and looks_like_openai(obj):
-        return parse_openai_text(line, number)
-    return _parse_line(line)
+    def parse(line: str, number: int) -> tuple[str, list[Message]] | str:
+        obj = _load(line)
+        if isinstance(obj, RecordError):
+            return str(obj)
+        if isinstance(obj, dict) and looks_like_openai(obj):
+            return parse_openai_text(line, number)
+        return own(line)
+
+    return parse
 
 
 # ---------------------------------------------------------------------- Inspect logs
@@ -336,22 +345,6 @@ def check_format(path: str | Path, fmt: str = "auto") -> str:
     if kind == "inspect":
         inspect_header(file)
     return kind
-
-
-def read_any(path: str | Path, tally: Tally, fmt: str = "auto", *, skip: int = 0) -> Iterator[
-        tuple[str, list[Message]]]:
-    """(id, messages) for every transcript of `path` in format `fmt` (see the module doc).
-
-    Bad records are counted in `tally` with their line (sample) number and reason; the first
-    `skip` lines (samples), coded by an interrupted run, are passed over.
-    """
-    from welfare.coders.monitor import read_transcripts
-
-    kind = check_format(path, fmt)
-    if kind == "inspect":
-        return read_inspect(path, tally, skip)
-    parse = {"welfare": None, "openai": parse_openai_text, "jsonl": parse_auto_text}[kind]
-    return read_transcripts(path, tally, skip_lines=skip, parse=parse)
 
 
 # ------------------------------------------------------------------------ tool codes
