@@ -73,6 +73,24 @@ def claude_sampling(sampling: Sampling, specs: list[str]) -> Sampling:
     return sampling
 
 
+def claude_subject_options(index: int, spec: str, effort: str | None,
+                           thinking: str | None) -> None:
+    """Raise ValueError ("subjects.<i>.<key>: why") when a Claude subject's effort or thinking
+    is one its model refuses (per the model table; unknown models are not checked)."""
+    from welfare.models.claude_models import lookup
+
+    if spec.partition(":")[0] != "anthropic":
+        return
+    row = lookup(spec.partition(":")[2])
+    if row is None:
+        return
+    if effort is not None and effort not in row.efforts:
+        raise ValueError(f"subjects.{index}.effort: {spec} takes no effort parameter")
+    if thinking == "disabled" and row.thinking == "always":
+        raise ValueError(f"subjects.{index}.thinking: {spec} always thinks; thinking cannot "
+                         "be disabled (lower `effort` instead)")
+
+
 class SubjectConfig(_Strict):
     """A subject to assess: a spec string plus optional per-subject limits."""
 
@@ -85,11 +103,16 @@ class SubjectConfig(_Strict):
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float | None = Field(None, gt=0)
     transport: Literal["sdk", "direct"] | None = None
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    """`output_config.effort` for Claude models that take it (checked against the table)."""
+    thinking: Literal["adaptive", "disabled"] | None = None
+    """The `thinking` type; "disabled" is refused for models that always think."""
 
     def provider_options(self) -> dict[str, Any]:
         """Options this subject sets for its provider (runner-wide defaults are added later)."""
         options = {"base_url": self.base_url, "timeout": self.timeout_s,
-                   "transport": self.transport}
+                   "transport": self.transport, "effort": self.effort,
+                   "thinking": self.thinking}
         return {k: v for k, v in options.items() if v is not None}
 
     @field_validator("spec")
@@ -160,8 +183,10 @@ class AssessmentConfig(_Strict):
 
     @model_validator(mode="after")
     def _fits_claude_models(self) -> AssessmentConfig:
-        """Sampling checked against each Claude subject's row in the model table; an unset
-        `max_tokens` resolved (see `Sampling`)."""
+        """Sampling and each subject's effort / thinking checked against the Claude model
+        table; an unset `max_tokens` resolved (see `Sampling`)."""
+        for i, subject in enumerate(self.subjects):
+            claude_subject_options(i, subject.spec, subject.effort, subject.thinking)
         sampling = claude_sampling(self.sampling, [s.spec for s in self.subjects])
         object.__setattr__(self, "sampling", sampling)  # frozen: set once, while validating
         return self

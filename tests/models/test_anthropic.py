@@ -81,7 +81,9 @@ def test_text_answer_with_usage_latency_and_raw() -> None:
     with FakeAnthropicServer(lambda body: answer, latency=0.05) as server:
         request = ask("Which task? A or B", system="Be brief.", max_tokens=7)
         response = generate(server, request)
-        sent = {"model": MODEL_ID, **request.api_params()}
+        sent = anthropic_model.cache_marks({"model": MODEL_ID, **request.api_params()})
+        assert sent["system"] == [{"type": "text", "text": "Be brief.",
+                                   "cache_control": {"type": "ephemeral"}}]
         assert server.counters().by_hash == {request_hash(sent): 1}
     assert response.text == "A"
     assert response.tool_calls == ()

@@ -31,7 +31,7 @@ import httpx2
 
 from welfare.errors import ModelError, RetryableModelError
 from welfare.models.base import Request, Response, ToolCall, Usage
-from welfare.models.claude_models import request_max_tokens
+from welfare.models.claude_models import EFFORTS, request_max_tokens
 
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 """Request fields `anthropic` 2.x no longer takes as keywords: its API version refuses them."""
@@ -166,6 +166,7 @@ def to_response(message: Any, *, latency_s: float = 0.0) -> Response:
                 )
             )
     usage = message.usage
+    raw = message.model_dump(mode="json", exclude_unset=True, warnings=False)
     return Response(
         text="".join(text_parts),
         tool_calls=tuple(calls),
@@ -173,8 +174,16 @@ def to_response(message: Any, *, latency_s: float = 0.0) -> Response:
         usage=Usage.from_api(usage),
         latency_s=latency_s,
         model=str(message.model or ""),
-        raw=message.model_dump(mode="json", exclude_unset=True, warnings=False),
+        raw=raw,
+        content=tuple(_exact_blocks(raw.get("content", []))),
     )
+
+
+def _exact_blocks(content: Any) -> list[dict[str, Any]]:
+    """The content blocks as plain dicts, unchanged (to be sent back exactly as received)."""
+    if not isinstance(content, list):
+        raise TypeError("content is not a list of blocks")
+    return [dict(block) for block in content]
 
 
 def response_from_json(data: Mapping[str, Any], *, latency_s: float = 0.0) -> Response:
@@ -207,6 +216,7 @@ def response_from_json(data: Mapping[str, Any], *, latency_s: float = 0.0) -> Re
             latency_s=latency_s,
             model=str(data.get("model") or ""),
             raw=dict(data),
+            content=tuple(_exact_blocks(data["content"])),
         )
     except Exception as exc:  # an unexpected shape is the server's fault, not ours
         raise RetryableModelError(
@@ -313,6 +323,49 @@ def _batch_item_error(result: Any) -> ModelError:
     return cls(message, status=status, kind="batch_errored")
 
 
+# ------------------------------------------------------------------------ prompt caching
+
+CACHE_CONTROL = {"type": "ephemeral"}
+"""A 5-minute cache breakpoint (the default lifetime, written at 1.25× the input price)."""
+
+
+def cache_marks(params: dict[str, Any]) -> dict[str, Any]:
+    """Put prompt-cache breakpoints on a request body, in place (and return it).
+
+    The cache holds prefixes in the order tools → system → messages
+    (https://platform.claude.com/docs/en/build-with-claude/prompt-caching, read 2026-12-07):
+
+    - the system prompt (a text block with `cache_control`) caches tools and system: the
+      judge's rubric and tool schema, a probe's shared system prompt; without a system
+      prompt, the last tool carries the mark;
+    - in a dialogue (three messages or more), the last block of the last message caches the
+      whole conversation so far, which the next turn reads back at the cache-read price.
+
+    A single-turn request marks nothing in its messages (nothing would read it again), and a
+    prefix shorter than the model's minimum is simply not cached (the API does not fail).
+    Thinking blocks never carry a mark. Two breakpoints at most (the API allows four).
+    """
+    system = params.get("system")
+    if isinstance(system, str) and system:
+        params["system"] = [{"type": "text", "text": system, "cache_control": CACHE_CONTROL}]
+    elif params.get("tools"):
+        tools = [dict(t) for t in params["tools"]]
+        tools[-1]["cache_control"] = CACHE_CONTROL
+        params["tools"] = tools
+    messages = params.get("messages") or []
+    if len(messages) >= 3:
+        last = dict(messages[-1])
+        content = last.get("content")
+        blocks = ([{"type": "text", "text": content}] if isinstance(content, str)
+                  else [dict(b) for b in content or []])
+        if blocks and blocks[-1].get("type") not in ("thinking", "redacted_thinking") \
+                and (blocks[-1].get("type") != "text" or blocks[-1].get("text")):
+            blocks[-1]["cache_control"] = CACHE_CONTROL
+            last["content"] = blocks
+            params["messages"] = [*messages[:-1], last]
+    return params
+
+
 # ----------------------------------------------------------------------------- the model
 
 
@@ -354,8 +407,18 @@ class AnthropicModel:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         client: anthropic.AsyncAnthropic | None = None,
         transport: str | None = None,
+        effort: str | None = None,
+        thinking: str | None = None,
+        prompt_cache: bool = True,
     ) -> None:
         transport = transport or DEFAULT_TRANSPORT
+        if effort is not None and effort not in EFFORTS:
+            raise ValueError(f"effort must be one of {', '.join(EFFORTS)}, not {effort!r}")
+        if thinking not in (None, "adaptive", "disabled"):
+            raise ValueError(f"thinking must be 'adaptive' or 'disabled', not {thinking!r}")
+        self.effort = effort
+        self.thinking = thinking
+        self.prompt_cache = prompt_cache
         if transport not in ("sdk", "direct"):
             raise ValueError(f"transport must be 'sdk' or 'direct', not {transport!r}")
         if not model_id:
@@ -397,12 +460,30 @@ class AnthropicModel:
         """The underlying SDK client (for advanced use; it holds the key)."""
         return self._client
 
+    def prepare(self, request: Request) -> Request:
+        """`request` with this subject's `effort` and `thinking` options filled in where the
+        request leaves them unset; the runner hashes the prepared request, so answers given
+        at one effort are never reused for another."""
+        changes: dict[str, Any] = {}
+        if request.effort is None and self.effort is not None:
+            changes["effort"] = self.effort
+        if request.thinking is None and self.thinking is not None:
+            changes["thinking"] = {"type": self.thinking}
+        return dataclasses.replace(request, **changes) if changes else request
+
     def _params(self, request: Request) -> dict[str, Any]:
-        """The request body: `{"model": ..., **request.api_params()}`, with `max_tokens`
-        raised to the floor of a model that thinks by default (`request_max_tokens`: thinking
-        counts toward it, and a probe's short budget would leave no room for the answer)."""
+        """The request body: `{"model": ..., **request.api_params()}` with
+
+        - `max_tokens` raised to the floor of a model that thinks by default
+          (`request_max_tokens`: thinking counts toward it, and a probe's short budget would
+          leave no room for the answer);
+        - prompt-cache breakpoints (`cache_marks`) unless `prompt_cache=False`.
+        """
+        request = self.prepare(request)
         params = {"model": self.model_id, **request.api_params()}
         params["max_tokens"] = request_max_tokens(self.model_id, request.max_tokens)
+        if self.prompt_cache:
+            cache_marks(params)
         return params
 
     def _create_kwargs(self, request: Request) -> dict[str, Any]:

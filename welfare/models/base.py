@@ -38,6 +38,10 @@ class Request:
     max_tokens: int = 1024
     stop_sequences: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    effort: str | None = None
+    """`output_config.effort` ("low" … "max") for models that take it; None: the model's."""
+    thinking: dict[str, Any] | None = None
+    """The `thinking` field, e.g. {"type": "adaptive"}; None: the model's default."""
 
     def api_params(self) -> dict[str, Any]:
         """The keyword arguments of `messages.create`, without the model id."""
@@ -52,6 +56,10 @@ class Request:
             params["temperature"] = self.temperature
         if self.stop_sequences:
             params["stop_sequences"] = list(self.stop_sequences)
+        if self.effort is not None:
+            params["output_config"] = {"effort": self.effort}
+        if self.thinking is not None:
+            params["thinking"] = dict(self.thinking)
         return params
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +76,8 @@ class Request:
             max_tokens=int(data.get("max_tokens", 1024)),
             stop_sequences=tuple(data.get("stop_sequences", ())),
             metadata=dict(data.get("metadata", {})),
+            effort=(data.get("output_config") or {}).get("effort"),
+            thinking=data.get("thinking"),
         )
 
     def hash(self, subject: str) -> str:
@@ -153,9 +163,42 @@ class Response:
     model: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
+    content: tuple[dict[str, Any], ...] = ()
+    """The content blocks exactly as the API returned them (thinking, redacted_thinking,
+    text, tool_use, in order); empty for backends that only give text and tool calls."""
+
+    @property
+    def has_answer(self) -> bool:
+        """True when there is visible text or a tool call (thinking alone is no answer)."""
+        return bool(self.text.strip()) or bool(self.tool_calls)
+
+    @property
+    def thinking_blocks(self) -> int:
+        """How many thinking / redacted_thinking blocks the response holds (not coded)."""
+        return sum(b.get("type") in ("thinking", "redacted_thinking") for b in self.content)
+
+    def assistant_message(self) -> Message:
+        """This response as the assistant turn to send back in a dialogue, as the API requires.
+
+        The blocks go back exactly as they came (thinking and redacted_thinking blocks are
+        tied to the model and the conversation and must not be altered or dropped; text
+        between tool calls may sit in thinking blocks); only empty text blocks, which the
+        API refuses, are left out. A response with no visible text and no tool call has
+        nothing to send back: ModelError(kind="empty_answer"), never an empty message.
+        """
+        from welfare.errors import ModelError
+
+        if not self.has_answer:
+            raise ModelError("the model gave no visible answer to send back",
+                             kind="empty_answer")
+        blocks = [dict(b) for b in self.content] if self.content else self.content_blocks()
+        blocks = [b for b in blocks if b.get("type") != "text" or str(b.get("text", "")).strip()]
+        if all(b.get("type") == "text" for b in blocks) and len(blocks) == 1:
+            return {"role": "assistant", "content": blocks[0]["text"]}
+        return {"role": "assistant", "content": blocks}
 
     def content_blocks(self) -> list[dict[str, Any]]:
-        """The response as assistant content blocks, to append to a dialogue."""
+        """The visible answer as assistant content blocks (text, then tool calls)."""
         blocks: list[dict[str, Any]] = []
         if self.text:
             blocks.append({"type": "text", "text": self.text})
@@ -181,6 +224,7 @@ class Response:
             model=data.get("model", ""),
             raw=dict(data.get("raw", {})),
             cached=cached,
+            content=tuple(data.get("content", ())),
         )
 
 

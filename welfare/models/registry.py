@@ -48,7 +48,8 @@ register_provider(
 )
 register_provider(
     "anthropic", "welfare.models.anthropic:AnthropicModel",
-    ("api_key", "base_url", "timeout", "transport", "max_connections"),
+    ("api_key", "base_url", "timeout", "transport", "max_connections", "effort", "thinking",
+     "prompt_cache"),
     "Claude models through the official anthropic SDK",
 )
 register_provider(

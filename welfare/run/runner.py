@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import sys
 import time
@@ -112,6 +113,38 @@ class CallingModel:
         return self.inner.simulated
 
     async def generate(self, request: Request) -> Response:
+        """The answer to `request`: from the store, or from the backend (retried); an empty or
+        truncated answer from a real model is asked again once, then fails (`answer_checked`).
+        """
+        prepare = getattr(self.inner, "prepare", None)
+        if prepare is not None:  # the subject's own options (effort, thinking) enter the hash
+            request = prepare(request)
+        response = await self._answer(request)
+        return await self._answer_checked(request, response)
+
+    async def _answer_checked(self, request: Request, response: Response) -> Response:
+        """`response` if it is an answer; else the answer to the same request marked as a
+        retry (a new request hash, so a new call and a new cache key), else ModelError.
+
+        Empty means no visible text and no tool call; truncated means `stop_reason`
+        "max_tokens". The failed answer stays stored (it was paid for), so a resume finds
+        it and the retry's answer without calling again, and fails the trial the same way
+        instead of replaying the empty answer into the dialogue. Simulated subjects are
+        exempt: their silences are scripted behaviour.
+        """
+        if self.inner.simulated:
+            return response
+        cause = answer_problem(response)
+        if cause is None:
+            return response
+        if request.metadata.get(RETRY_KEY) is None:
+            retry = dataclasses.replace(
+                request, metadata={**request.metadata, RETRY_KEY: cause})
+            return await self._answer_checked(retry, await self._answer(retry))
+        what = "no visible answer" if cause == "empty_answer" else "an answer cut at max_tokens"
+        raise ModelError(f"{what} twice (stop_reason {response.stop_reason})", kind=cause)
+
+    async def _answer(self, request: Request) -> Response:
         key, _ = request_key(request, self.spec)
         pending = self._pending.get(key)
         if pending is not None:  # the same request is in flight for another trial
@@ -187,18 +220,22 @@ class CallingModel:
         return base * (0.5 + random.random() / 2)
 
 
+RETRY_KEY = "answer_retry"
+"""Request metadata that marks the one retry of an empty or truncated answer."""
+
+
+def answer_problem(response: Response) -> str | None:
+    """`empty_answer`, `max_tokens` (truncated), or None for a usable answer."""
+    if response.stop_reason == "max_tokens":
+        return "max_tokens"
+    if not response.has_answer:
+        return "empty_answer"
+    return None
+
+
 def _as_cached(response: Response) -> Response:
     """The same response, marked as answered without a new call."""
-    return Response(
-        response.text,
-        response.tool_calls,
-        response.stop_reason,
-        response.usage,
-        response.latency_s,
-        response.model,
-        response.raw,
-        cached=True,
-    )
+    return dataclasses.replace(response, cached=True)
 
 
 def _estimate_tokens(request: Request) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -38,6 +39,7 @@ from typing import Any
 from aiohttp import web
 
 from welfare.models.base import canonical_json
+from welfare.models.claude_models import ClaudeModel, lookup
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,9 @@ class FakeApiConfig:
     batch_expired: float = 0.0
     batch_canceled: float = 0.0
     api_key: str | None = None
+    strict: bool = False
+    """Enforce the documented rules of the model each request names (see `_strict_problem`),
+    return thinking blocks for thinking models and report prompt-cache tokens."""
 
     def __post_init__(self) -> None:
         unknown = (set(self.fail_first) | set(self.fault_rates)) - set(FAULT_KINDS)
@@ -165,6 +170,10 @@ class Counters:
     batch_items: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    bad_requests: Counter[str] = field(default_factory=Counter)
+    """400s (direct and batched) by their message's first 80 characters."""
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
@@ -285,6 +294,196 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+# ------------------------------------------------------------------------- strict mode
+#
+# With `strict=True` the server enforces what the documentation (read 2026-12-07, see
+# `welfare.models.claude_models`) says the API refuses, for the model the body names: a client
+# that passes the strict server passes the rules the real API applies to that model.
+
+_SIGNING_KEY = b"fake-anthropic-thinking-signature"
+STRICT_THINKING_TOKENS = 24
+"""Output tokens the strict server bills for each (omitted) thinking block it returns."""
+
+
+def _content_blocks(content: Any) -> list[Body]:
+    """A message's content as blocks (a string is one text block), as the API renders it."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def _uncached(value: Any) -> Any:
+    """`value` without `cache_control` markers and with string contents as text blocks:
+    the form prefixes are compared and signed in (markers move from request to request)."""
+    if isinstance(value, dict):
+        out = {k: _uncached(v) for k, v in value.items() if k != "cache_control"}
+        if "role" in out and "content" in value:
+            out["content"] = [_uncached(b) for b in _content_blocks(value["content"])]
+        return out
+    if isinstance(value, list):
+        return [_uncached(v) for v in value]
+    return value
+
+
+def thinking_signature(model: str, prefix: list[Any], block: Body) -> str:
+    """The signature the strict server gives a thinking block: bound to the model, the
+    conversation before the turn, and the block's own content (so any change breaks it)."""
+    payload = {"model": model, "prefix": _uncached(prefix),
+               "block": {k: v for k, v in block.items() if k not in ("signature", "data")}}
+    digest = hmac.new(_SIGNING_KEY, canonical_json(payload).encode(), hashlib.sha256)
+    return digest.hexdigest()
+
+
+def _redacted_data(model: str, prefix: list[Any]) -> str:
+    return "redacted:" + thinking_signature(model, prefix, {"type": "redacted_thinking"})
+
+
+def _strict_problem(body: Body, row: ClaudeModel) -> str | None:
+    """The first documented rule `body` breaks for the model of `row`, as the API words it."""
+    model = str(body["model"])
+    if row.max_output_tokens is not None and body["max_tokens"] > row.max_output_tokens:
+        return (f"max_tokens: {body['max_tokens']} > {row.max_output_tokens}, which is the "
+                f"maximum allowed number of output tokens for {model}")
+    for name in SAMPLING_PARAMS:
+        if name in body and not row.sampling_params:
+            return f"`{name}` is deprecated for this model."
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and row.thinking == "always" \
+            and thinking.get("type") in ("disabled", "enabled"):
+        return (f'"thinking.type.{thinking["type"]}" is not supported for this model. Use '
+                '"thinking.type.adaptive" and "output_config.effort" to control thinking '
+                'behavior.')
+    effort = (body.get("output_config") or {}).get("effort")
+    if effort is not None and effort not in row.efforts:
+        return f"output_config.effort: {effort!r} is not supported for this model"
+    choice = body.get("tool_choice") or {}
+    if choice.get("type") in ("any", "tool") and not row.forced_tool_choice:
+        return ("tool_choice: forced tool use is not supported for this model; use "
+                "tool_choice {\"type\": \"auto\"} and say in the prompt which tool to call")
+    if choice.get("type") == "tool" and choice.get("name") not in {
+            t.get("name") for t in body.get("tools") or []}:
+        return f"tool_choice.name: no tool named {choice.get('name')!r}"
+    return _cache_control_problem(body) or _messages_problem(body, row)
+
+
+def _breakpoints(body: Body) -> list[tuple[int, Any]]:
+    """(index in the flattened prompt, block) of every block that carries cache_control."""
+    return [(i, b) for i, b in enumerate(_flat_prompt(body))
+            if isinstance(b, dict) and "cache_control" in b]
+
+
+def _flat_prompt(body: Body) -> list[Any]:
+    """The prompt in the order it is cached: tools, then system blocks, then each message's
+    blocks (tagged with their role), cache_control markers kept."""
+    flat: list[Any] = list(body.get("tools") or [])
+    system = body.get("system")
+    if isinstance(system, str):
+        flat.append({"type": "text", "text": system})
+    elif isinstance(system, list):
+        flat.extend(system)
+    for message in body.get("messages") or []:
+        for block in _content_blocks(message.get("content")):
+            flat.append({**block, "_role": message.get("role")})
+    return flat
+
+
+def _cache_control_problem(body: Body) -> str | None:
+    marks = _breakpoints(body)
+    if len(marks) > 4:
+        return f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}."
+    for _, block in marks:
+        if (block.get("cache_control") or {}).get("type") != "ephemeral":
+            return "cache_control.type: Input should be 'ephemeral'"
+    return None
+
+
+def _messages_problem(body: Body, row: ClaudeModel) -> str | None:
+    """Empty content, tool_use without its tool_result, altered or foreign thinking blocks."""
+    model = str(body["model"])
+    messages = body["messages"]
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if content == "" or content == [] or content is None:
+            return (f"messages.{i}: all messages must have non-empty content except for the "
+                    "optional final assistant message")
+        blocks = _content_blocks(content)
+        for j, block in enumerate(blocks):
+            if block.get("type") == "text" and not str(block.get("text", "")).strip():
+                return f"messages.{i}.content.{j}: text content blocks must be non-empty"
+        if message.get("role") != "assistant":
+            continue
+        for j, block in enumerate(blocks):
+            kind = block.get("type")
+            if kind == "thinking":
+                expected = thinking_signature(model, messages[:i], block)
+                if block.get("signature") != expected:
+                    return (f"messages.{i}.content.{j}: Invalid `signature` in `thinking` "
+                            "block (altered, or from another model or conversation)")
+            elif kind == "redacted_thinking" and \
+                    block.get("data") != _redacted_data(model, messages[:i]):
+                return f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
+        uses = [b.get("id") for b in blocks if b.get("type") == "tool_use"]
+        if uses and row.thinks_by_default and blocks[0].get("type") not in (
+                "thinking", "redacted_thinking"):
+            return (f"messages.{i}.content.0: Expected `thinking` or `redacted_thinking`, but "
+                    "found `" + str(blocks[0].get("type")) + "`. When thinking is enabled, an "
+                    "assistant message with tool use must start with its thinking blocks, "
+                    "passed back unchanged")
+        if uses and i + 1 < len(messages):
+            following = messages[i + 1]
+            results = {b.get("tool_use_id") for b in _content_blocks(following.get("content"))
+                       if b.get("type") == "tool_result"}
+            missing = [u for u in uses if u not in results]
+            if following.get("role") != "user" or missing:
+                return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` "
+                        f"blocks immediately after: {', '.join(map(str, missing or uses))}. "
+                        "Each `tool_use` block must have a corresponding `tool_result` block "
+                        "in the next message.")
+    return None
+
+
+LOOKBACK_BLOCKS = 20
+"""How far before a breakpoint the API looks for a cached prefix (block boundaries)."""
+
+
+@dataclass
+class PromptCache:
+    """The strict server's prompt cache: prefixes (per model) written by earlier requests."""
+
+    entries: set[str] = field(default_factory=set)
+
+    def usage(self, body: Body, row: ClaudeModel) -> tuple[int, int, int]:
+        """(uncached input, cache write, cache read) tokens of `body`, updating the cache.
+
+        The prompt is read up to each breakpoint; the longest prefix already cached is read,
+        the rest up to the last breakpoint is written (if at least the model's minimum)."""
+        flat = [_uncached(b) for b in _flat_prompt(body)]
+        total = count_tokens(flat)
+        marks = [i for i, _ in _breakpoints(body)]
+        if not marks:
+            return total, 0, 0
+        model = str(body["model"])
+        minimum = row.min_cache_tokens or 1024
+
+        def key(end: int) -> str:
+            return request_hash({"model": model, "prefix": flat[: end + 1]})
+
+        read = 0  # the longest cached prefix ending at a breakpoint or up to 20 blocks before
+        for end in sorted({e for m in marks for e in range(max(0, m - LOOKBACK_BLOCKS), m + 1)},
+                          reverse=True):
+            if key(end) in self.entries:
+                read = count_tokens(flat[: end + 1])
+                break
+        last = count_tokens(flat[: marks[-1] + 1])
+        write = 0
+        if last >= minimum and key(marks[-1]) not in self.entries:
+            write = max(0, last - read)
+            for end in marks:
+                if count_tokens(flat[: end + 1]) >= minimum:
+                    self.entries.add(key(end))
+        return total - read - write, write, read
+
+
 # ---------------------------------------------------------------------------- batches
 
 
@@ -326,6 +525,7 @@ class FakeApi:
         self.counters = Counters()
         self.batches: dict[str, _Batch] = {}
         self._seq = 0
+        self.cache = PromptCache()
 
     def app(self) -> web.Application:
         """The aiohttp application with every route."""
@@ -389,7 +589,13 @@ class FakeApi:
             return None
 
     def _bad_request(self, body: Body) -> str | None:
-        """The message of a scripted 400 for this body, or None."""
+        """The message of a 400 for this body (strict rules, then scripted), or None."""
+        if self.config.strict:
+            row = lookup(str(body.get("model")))
+            if row is None:
+                return f"model: {body.get('model')!r} is not a model the strict server knows"
+            if (problem := _strict_problem(body, row)) is not None:
+                return problem
         if self.config.bad_request_if is None:
             return None
         verdict = self.config.bad_request_if(body)
@@ -411,17 +617,61 @@ class FakeApi:
             u -= rate
         return None
 
-    def _answer(self, body: Body) -> Body | str:
+    def _answer(self, body: Body, *, batch: bool = False) -> Body | str:
         """The message the responder gives for `body`, or why the responder failed.
 
         A failing responder is a bug in the test, so it is logged with its traceback and
         answered as a 500 `api_error` whose message names the exception.
         """
         try:
-            return build_message(body, self.config.responder(body), self._next_id("msg"))
+            message = build_message(body, self.config.responder(body), self._next_id("msg"))
+            if self.config.strict:
+                row = lookup(str(body["model"]))
+                assert row is not None  # unknown models were refused
+                message = self._strict_message(body, message, row, batch=batch)
+            return message
         except Exception as exc:
             log.exception("fake Messages API: the responder failed")
             return f"fake responder raised {type(exc).__name__}: {exc}"
+
+    def _strict_message(self, body: Body, message: Body, row: ClaudeModel, *, batch: bool
+                        ) -> Body:
+        """The answer as the model of `row` gives it: thinking blocks first (signed, text
+        omitted as at the default `display`; one answer in eight also carries a
+        redacted_thinking block), cut at `max_tokens` (thinking counts), cache tokens."""
+        model = str(body["model"])
+        prior = list(body["messages"])
+        content = list(message["content"])
+        thinking_tokens = 0
+        asked = (body.get("thinking") or {}).get("type")
+        if (row.thinks_by_default and asked != "disabled") or asked in ("adaptive", "enabled"):
+            block: Body = {"type": "thinking", "thinking": ""}
+            block["signature"] = thinking_signature(model, prior, block)
+            extra: list[Body] = [block]
+            if _unit(self.config.seed, "redacted", request_hash(body)) < 0.125:
+                extra.append({"type": "redacted_thinking",
+                              "data": _redacted_data(model, prior)})
+            content = extra + content
+            thinking_tokens = STRICT_THINKING_TOKENS
+        output = message["usage"]["output_tokens"] + thinking_tokens
+        if output > body["max_tokens"]:
+            room = max(0, body["max_tokens"] - thinking_tokens) * 4
+            kept = [b for b in content if b.get("type") in ("thinking", "redacted_thinking")]
+            text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+            if text[:room]:
+                kept.append({"type": "text", "text": text[:room]})
+            content, output = kept, body["max_tokens"]
+            message["stop_reason"] = "max_tokens"
+        uncached, write, read = self.cache.usage(body, row)
+        self.counters.cache_write_tokens += write
+        self.counters.cache_read_tokens += read
+        message["content"] = content
+        message["usage"] = {
+            "input_tokens": uncached, "output_tokens": output,
+            "cache_creation_input_tokens": write, "cache_read_input_tokens": read,
+            "service_tier": "batch" if batch else "standard",
+        }
+        return message
 
     # -- /v1/messages
 
@@ -448,8 +698,10 @@ class FakeApi:
         attempt = self.counters.by_hash[digest]
         self.counters.by_hash[digest] += 1
         if (problem := _validate_messages_body(body, _api_version(request))) is not None:
+            self.counters.bad_requests[problem[:80]] += 1
             return self._error(400, problem)
         if (message := self._bad_request(body)) is not None:
+            self.counters.bad_requests[message[:80]] += 1
             return self._error(400, message)
         fault = self._fault(digest, attempt)
         if fault is not None:
@@ -516,6 +768,7 @@ class FakeApi:
         self.counters.batch_items += 1
         problem = _validate_messages_body(params, api_version) or self._bad_request(params)
         if problem is not None:
+            self.counters.bad_requests[problem[:80]] += 1
             error = error_body(400, problem, self._next_id("req"))
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
         cfg = self.config
@@ -527,7 +780,7 @@ class FakeApi:
             return {"custom_id": custom_id, "result": {"type": "expired"}}
         if u < cfg.batch_errored + cfg.batch_expired + cfg.batch_canceled:
             return {"custom_id": custom_id, "result": {"type": "canceled"}}
-        message = self._answer(params)
+        message = self._answer(params, batch=True)
         if isinstance(message, str):
             error = error_body(500, message, self._next_id("req"))
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
@@ -701,6 +954,7 @@ class FakeAnthropicServer:
         batch_expired: float = 0.0,
         batch_canceled: float = 0.0,
         api_key: str | None = None,
+        strict: bool = False,
         process: bool = False,
     ) -> None:
         self.config = FakeApiConfig(
@@ -718,6 +972,7 @@ class FakeAnthropicServer:
             batch_expired=batch_expired,
             batch_canceled=batch_canceled,
             api_key=api_key,
+            strict=strict,
         )
         self.process = process
         self.port: int | None = None

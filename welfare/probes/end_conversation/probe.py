@@ -82,10 +82,8 @@ def read_exit_answer(text: str) -> str | None:
 
 
 def assistant_message(response: Response) -> dict[str, Any]:
-    """The response as a Messages API assistant message (blocks when it called a tool)."""
-    if response.tool_calls:
-        return {"role": "assistant", "content": response.content_blocks()}
-    return {"role": "assistant", "content": response.text}
+    """The response as a Messages API assistant message, exactly as the API requires."""
+    return response.assistant_message()
 
 
 def tool_result_message(call: ToolCall) -> dict[str, Any]:

@@ -161,7 +161,7 @@ class SelfInteractionProbe:
             text = response.text.strip()
             if _ends(response, text, end_tools, payload["end_strings"]) or not text:
                 break
-            histories[speaker].append({"role": "assistant", "content": text})
+            histories[speaker].append(response.assistant_message())
             histories[other].append({"role": "user", "content": text})
         return exchanges
 

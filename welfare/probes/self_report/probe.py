@@ -237,7 +237,7 @@ class SelfReportProbe:
                                     {"mode": "interview", "turn": meta_turn})
             response = await ctx.subject.generate(request)
             exchanges.append(Exchange("subject", ctx.subject.spec, request, response))
-            messages.append({"role": "assistant", "content": response.text})
+            messages.append(response.assistant_message())
             last_text = response.text
             if turn["kind"] != "followup":
                 parsed = _parse_turn(turn, response.text)

@@ -117,7 +117,8 @@ class TaskPreferenceProbe:
         if choice.category != "choice" or chosen["kind"] == "opt_out":
             return exchanges
         follow = Request(
-            messages=(user, {"role": "assistant", "content": response.text or "(no answer)"},
+            messages=(user, response.assistant_message() if response.has_answer
+                      else {"role": "assistant", "content": "(no answer)"},
                       {"role": "user", "content": render(PERFORM_TEMPLATE, task=chosen["text"])}),
             temperature=request.temperature, max_tokens=request.max_tokens,
             metadata=trial.request_metadata(stage="perform", task=chosen),
