@@ -43,6 +43,7 @@ def responder(body: dict[str, Any]) -> Any:
 
 def _config(tmp: Path, model: str, transport: str, batch: bool) -> Any:
     raw = {"assessment": {"name": "strict", "seed": 5, "subjects": [f"anthropic:{model}"]},
+           "coders": {"judge": f"anthropic:{model}"},
            "runner": {"concurrency": 16, "max_backoff_s": 0.2, "transport": transport,
                       "batch": batch},
            "probes": PROBES}
@@ -70,6 +71,10 @@ def test_every_probe_passes_the_documented_rules(tmp_path: Path, monkeypatch: py
     assert len(trials) > 20 and set(trials["status"]) == {"done"}, trials["error"].dropna()
     assert set(trials["probe"]) == set(PROBES)
     assert assessment.run is not None and assessment.run.failed == 0
+    # the judge coded every transcript (its tool offered with `auto` where forcing is refused)
+    codes = assessment.frames.codes
+    judged = codes[codes["coder"] == "judge"]
+    assert len(judged) > 0 and not judged["label"].isin(["_failed", "_rejected"]).any()
     if batch:
         assert counters.batches > 0
     # dialogues passed their thinking blocks back (the strict server checked each signature)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -23,9 +24,10 @@ _LEXICON = LexiconCoder()
 
 def judge_responder(body: dict[str, Any]) -> Any:
     """A judge that answers like the lexicon, except for transcripts whose id asks otherwise."""
-    assert body["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
+    assert body["tool_choice"] in ({"type": "auto"}, {"type": "tool", "name": TOOL_NAME})
     assert body["tools"][0]["name"] == TOOL_NAME
-    assert "apparent_distress" in body["system"]
+    assert "apparent_distress" in body["system"][0]["text"]  # one block, marked for caching
+    assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
     prompt = body["messages"][0]["content"]
     tid = re.search(r"\(id ([^)]+)\)", prompt).group(1)
     if "notool" in tid:
@@ -62,11 +64,11 @@ def test_judge_codes_checks_quotes_and_counts_malformed_output(tmp_path: Path) -
         model = AnthropicModel("claude-judge", api_key="test", base_url=server.base_url)
         judge = JudgeCoder(model, store=store)
         results = {r.transcript_id: r for r in judge.code_transcripts(items)}
-        assert server.counters().messages == 4
+        assert server.counters().messages == 6  # notool and badshape had one repair turn each
         again = JudgeCoder(AnthropicModel("claude-judge", api_key="test",
                                           base_url=server.base_url), store=store)
         second = again.code_transcripts(items)
-        assert server.counters().messages == 4  # every answer came from the store's cache
+        assert server.counters().messages == 6  # every answer came from the store's cache
         assert all(r.cached for r in second)
     store.close()
     ok = results["ok-1"]
@@ -84,7 +86,11 @@ def test_judge_codes_checks_quotes_and_counts_malformed_output(tmp_path: Path) -
     assert any("not an assistant turn" in r for r in reasons)
     assert any("not in the codebook" in r for r in reasons)
     assert results["notool-3"].failure.startswith(f"no {TOOL_NAME} call")
+    assert results["notool-3"].failure.endswith("after one repair turn")
     assert "malformed" in results["badshape-4"].failure
+    assert "codes: 'apparent_distress in turn 1' is not of type 'array'" in \
+        results["badshape-4"].failure
+    assert results["badshape-4"].coded_turns == [] and results["badshape-4"].uncoded_turns == [1]
 
 
 def test_judge_model_errors_are_coding_failures(tmp_path: Path) -> None:
@@ -144,3 +150,61 @@ def test_find_quote_tolerates_whitespace_and_quote_style_only() -> None:
     start, end = find_quote(turn, 'She said "stop"')
     assert turn[start:end] == "She said “stop”"
     assert find_quote(turn, "I find this upsetting") is None
+
+
+# ------------------------------------------------- current models: no forced tools, windows
+
+
+def _strict_judge(body: dict[str, Any]) -> Any:
+    """Codes every turn that says "distress" (so coverage is visible), on the strict server;
+    answers without the tool call the first time it sees a transcript id with "lazy"."""
+    prompt = body["messages"][0]["content"]
+    if isinstance(prompt, list):
+        prompt = prompt[0]["text"]
+    if "lazy" in prompt and len(body["messages"]) == 1:
+        return text("Turn 1 shows distress, I think.")
+    codes = [{"turn": int(turn), "label": "apparent_distress", "quote": "distress"}
+             for turn, said in _TURN.findall(prompt) if "distress" in said]
+    return tool_use(TOOL_NAME, {"codes": codes})
+
+
+@pytest.mark.parametrize(("model", "forced"), [("claude-opus-5-5", False),
+                                               ("claude-sonnet-5-5", False),
+                                               ("claude-haiku-4-5", True)])
+def test_judge_never_forces_a_tool_on_a_model_that_refuses_it(model: str, forced: bool) -> None:
+    items = [("ok-1", dialogue("I feel distress here.", "Fine now.")),
+             ("lazy-2", dialogue("I feel distress here."))]
+    with FakeAnthropicServer(_strict_judge, strict=True) as server:
+        judge = JudgeCoder(AnthropicModel(model, api_key="t", base_url=server.base_url))
+        results = {r.transcript_id: r for r in judge.code_transcripts(items)}
+        counters = server.counters()
+    assert counters.bad_requests == {}  # the strict server accepted every request
+    assert judge.forced_tool is forced
+    assert [(c.turn, c.label) for c in results["ok-1"].codes] == [(1, "apparent_distress")]
+    lazy = results["lazy-2"]  # no call at first: one repair turn, then read
+    assert lazy.ok and lazy.repairs == 1 and lazy.coded_turns == [1]
+    assert counters.messages == 3
+
+
+def test_long_transcripts_are_coded_in_overlapping_windows_of_whole_turns() -> None:
+    turns = [f"Turn {i}: " + ("distress " if i % 3 == 0 else "calm ") * 60 for i in range(1, 21)]
+    turns[9] = "x" * 5000  # turn 10: too long to be shown whole in any window
+    messages = dialogue(*turns)
+    with FakeAnthropicServer(_strict_judge, strict=True) as server:
+        judge = JudgeCoder(AnthropicModel("claude-opus-5-5", api_key="t",
+                                          base_url=server.base_url), max_chars=3000)
+        windows = judge.windows("long-1", messages)
+        (result,) = judge.code_transcripts([("long-1", messages)])
+        assert server.counters().bad_requests == {}
+    assert len(windows) > 3 and result.windows == len(windows)
+    for before, after in itertools.pairwise(windows):
+        assert set(before.turns) & set(after.turns)  # consecutive windows overlap
+    shown = sorted({t for w in windows for t in w.turns})
+    assert shown == [t for t in range(1, 21) if t != 10]
+    assert result.coded_turns == shown and result.uncoded_turns == [10]
+    assert sorted({c.turn for c in result.codes}) == [3, 6, 9, 12, 15, 18]
+    for window in windows:  # every window's prompt holds whole turns only
+        prompt = judge._window_request("long-1", messages, windows, windows.index(window))
+        body = prompt.messages[0]["content"]
+        assert len(body) <= 3000
+        assert all(f'<assistant turn="{t}">' in body for t in window.turns)
