@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from welfare.stats.intervals import Estimate, _z
+from welfare.stats.intervals import Estimate, _z, has_spread, wilson_interval
 
 __all__ = [
     "WelchResult",
@@ -36,14 +36,42 @@ def _clean(x: Any, name: str, minimum: int) -> np.ndarray:
     return a
 
 
-def mean_ci(x: Any, confidence: float = 0.95) -> Estimate:
-    """Mean with a Student-t interval (exact for normal data; fine for n ≳ 30 otherwise)."""
+def mean_ci(x: Any, confidence: float = 0.95,
+            bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean with a Student-t interval (exact for normal data; fine for n ≳ 30 otherwise).
+
+    ``bounds=(lo, hi)``: the values live on a bounded scale (a 0–1 rate or score), where a t
+    interval can cross the bound. The mean is then rescaled to [0, 1] and given a Wilson
+    interval at the effective sample size n_eff = p(1 − p) / se² (Korn & Graubard 1998), which
+    never leaves the scale, is the Wilson interval itself for 0/1 data, and tends to the t
+    interval away from the bounds. A mean on the bound (every value at it) gets the
+    one-sided Wilson interval for n values, and values without spread the Wilson interval for n
+(the largest variance a mean p on the scale can have: no zero-width interval from a sample
+that happened to agree). Values outside ``bounds`` raise ``ValueError``.
+    """
     _z(confidence)
     a = _clean(x, "mean_ci", 2)
     m = float(a.mean())
-    se = float(a.std(ddof=1) / np.sqrt(len(a)))
-    q = float(stats.t.ppf(0.5 + confidence / 2, len(a) - 1))
-    return Estimate(m, m - q * se, m + q * se, len(a), "t", confidence)
+    se = float(a.std(ddof=1) / np.sqrt(len(a))) if has_spread(a) else 0.0
+    if bounds is None:
+        q = float(stats.t.ppf(0.5 + confidence / 2, len(a) - 1))
+        return Estimate(m, m - q * se, m + q * se, len(a), "t", confidence)
+    lo_b, hi_b = float(bounds[0]), float(bounds[1])
+    if not hi_b > lo_b:
+        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}")
+    width = hi_b - lo_b
+    tol = 1e-9 * width
+    if np.any(a < lo_b - tol) or np.any(a > hi_b + tol):
+        raise ValueError(f"values outside bounds {bounds!r}")
+    p = min(max((m - lo_b) / width, 0.0), 1.0)
+    s = se / width
+    if p <= tol / width or p >= 1 - tol / width or s == 0:
+        n_eff = float(len(a))  # on the bound, or no spread at all: the n values themselves
+    else:
+        n_eff = min(max(p * (1 - p) / (s * s), 1.0), 1e12)
+    low, high = wilson_interval(p * n_eff, n_eff, confidence)
+    return Estimate(m, lo_b + width * float(low), lo_b + width * float(high), len(a),
+                    "wilson, effective n", confidence)
 
 
 @dataclass(frozen=True)
@@ -84,7 +112,7 @@ def welch_t(x: Any, y: Any, confidence: float = 0.95) -> WelchResult:
     """Welch's t test (two-sided), via scipy.stats.ttest_ind(equal_var=False)."""
     _z(confidence)
     a, b = _clean(x, "x", 2), _clean(y, "y", 2)
-    if a.var(ddof=1) == 0 and b.var(ddof=1) == 0:
+    if not has_spread(a) and not has_spread(b):
         raise ValueError("both samples are constant: Welch's t is undefined")
     res = stats.ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(confidence)
@@ -117,7 +145,7 @@ def cohen_d(x: Any, y: Any, confidence: float = 0.95) -> Estimate:
     n1, n2 = len(a), len(b)
     df = n1 + n2 - 2
     sp = np.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / df)
-    if sp == 0:
+    if not (has_spread(a) or has_spread(b)):
         raise ValueError("both samples are constant: Cohen's d is undefined")
     d = float((a.mean() - b.mean()) / sp)
     k = np.sqrt(1 / n1 + 1 / n2)
@@ -146,7 +174,7 @@ def _pairs(x: Any, y: Any, minimum: int) -> tuple[np.ndarray, np.ndarray]:
     a, b = a[keep], b[keep]
     if len(a) < minimum:
         raise ValueError(f"need at least {minimum} complete pairs for an interval, got {len(a)}")
-    if np.all(a == a[0]) or np.all(b == b[0]):
+    if not has_spread(a) or not has_spread(b):
         raise ValueError("constant input: the correlation is undefined")
     return a, b
 

@@ -20,6 +20,7 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_replicates",
     "clopper_pearson",
+    "has_spread",
     "newcombe_difference",
     "proportion",
     "wilson_interval",
@@ -49,6 +50,33 @@ class Estimate:
             "ci": [float(self.ci_low), float(self.ci_high)],
             "n": int(self.n),
         }
+
+
+SPREAD_RTOL = 1e-9
+"""Relative tolerance of :func:`has_spread`: differences below this share of the values'
+magnitude are float noise (a mean of identical values can differ from them by ~1e-17)."""
+
+
+def has_spread(values: Any, axis: int | None = None, *, rtol: float = SPREAD_RTOL,
+               atol: float = 1e-12) -> Any:
+    """True where the finite values vary by more than float noise: range > atol + rtol·max|x|.
+
+    The guard every "is there any spread?" check goes through: ``np.ptp(x) > 0`` is True for
+    values that differ only by rounding (e.g. 0.1 + 0.2 vs 0.3, or 1e-17 after a subtraction),
+    which turns a constant into a zero-width interval or a huge t statistic. NaNs are ignored;
+    fewer than two finite values have no spread. With ``axis`` the answer is an array.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return False if axis is None else np.zeros(np.delete(x.shape, axis), bool)
+    finite = np.isfinite(x)
+    with np.errstate(invalid="ignore"):
+        hi = np.max(np.where(finite, x, -np.inf), axis=axis)
+        lo = np.min(np.where(finite, x, np.inf), axis=axis)
+        scale = np.max(np.where(finite, np.abs(x), 0.0), axis=axis)
+        count = np.sum(finite, axis=axis)
+        out = (count >= 2) & ((hi - lo) > atol + rtol * scale)
+    return bool(out) if np.ndim(out) == 0 else out
 
 
 def _z(confidence: float) -> float:

@@ -16,7 +16,18 @@ from scipy import stats
 
 from welfare.stats.intervals import Estimate, _z
 
-__all__ = ["LogRankResult", "kaplan_meier", "logrank_test", "survival_at"]
+__all__ = [
+    "LogRankResult",
+    "kaplan_meier",
+    "logrank_test",
+    "median_survival",
+    "stratified_logrank_test",
+    "survival_at",
+]
+
+SURVIVAL_TOL = 1e-9
+"""S(t) within this of 0.5 counts as 0.5: a product of fractions like 1/2 · 1 rounds to
+0.49999999999999994 or 0.5000000000000001, which decides between two turns."""
 
 Transform = Literal["log-log", "log", "plain"]
 
@@ -110,6 +121,38 @@ def survival_at(table: pd.DataFrame, turn: float) -> Estimate:
     )
 
 
+def median_survival(table: pd.DataFrame, tol: float = SURVIVAL_TOL) -> Estimate:
+    """Median survival time with the Brookmeyer–Crowley interval, from a :func:`kaplan_meier` table.
+
+    The median is the first time with S(t) ≤ 0.5; where S sits exactly at 0.5 (within ``tol``)
+    on a plateau, it is the midpoint of that time and the next time S drops (R's survfit
+    convention; lifelines takes the plateau's start). The interval is the set of times whose
+    pointwise band contains 0.5: from the first time whose lower limit is ≤ 0.5 to the first
+    whose upper limit is ≤ 0.5 (comparisons with the same tolerance). NaN: not reached within
+    the follow-up. ``n`` is the number of subjects at risk at the start.
+    """
+    if table.empty:
+        raise ValueError("empty survival table")
+    turn = table["turn"].to_numpy(dtype=float)
+    surv = table["survival"].to_numpy(dtype=float)
+
+    def first(values: np.ndarray) -> float:
+        hit = np.flatnonzero(values <= 0.5 + tol)
+        return float(turn[hit[0]]) if len(hit) else float("nan")
+
+    med = first(surv)
+    if med == med:
+        k = int(np.flatnonzero(surv <= 0.5 + tol)[0])
+        if abs(surv[k] - 0.5) <= tol:
+            below = np.flatnonzero(surv < 0.5 - tol)
+            # on the 0.5 plateau: midpoint with the next drop; no drop seen → not determined
+            med = 0.5 * (turn[k] + turn[below[0]]) if len(below) else float("nan")
+    low = first(table["ci_low"].to_numpy(dtype=float))
+    high = first(table["ci_high"].to_numpy(dtype=float))
+    n = int(table["at_risk"].iloc[0])
+    return Estimate(med, low, high, n, "kaplan-meier median, brookmeyer-crowley")
+
+
 @dataclass(frozen=True)
 class LogRankResult:
     """k-sample log-rank (Mantel–Haenszel) test: χ² statistic on k − 1 df."""
@@ -165,6 +208,66 @@ def logrank_test(durations: Any, ended: Any, groups: Any) -> LogRankResult:
         stat,
         df,
         float(stats.chi2.sf(stat, df)),
+        pd.Series(observed, index=labels, name="observed"),
+        pd.Series(expected, index=labels, name="expected"),
+    )
+
+
+def stratified_logrank_test(durations: Any, ended: Any, groups: Any, strata: Any
+                            ) -> LogRankResult:
+    """Log-rank test of k groups stratified by ``strata`` (e.g. the scenario both subjects saw).
+
+    Observed − expected and the hypergeometric variance are computed within each stratum and
+    summed (R's ``survdiff(... + strata(s))``), so subjects are compared on the same scenarios:
+    the paired design's analogue of the log-rank test. Strata with a single group or without
+    events contribute nothing.
+    """
+    t, e = _inputs(durations, ended)
+    g = np.asarray(groups)
+    s = np.asarray(strata)
+    if len(g) != len(t) or len(s) != len(t):
+        raise ValueError("groups and strata must have one label per duration")
+    codes, labels = pd.factorize(pd.Series(g), sort=True)
+    if (codes < 0).any():
+        raise ValueError("groups contain missing labels")
+    k = len(labels)
+    if k < 2:
+        raise ValueError("log-rank test needs at least two groups")
+    if not e.any():
+        raise ValueError("no events in any group: the log-rank test is undefined")
+    o_minus_e = np.zeros(k)
+    observed = np.zeros(k)
+    expected = np.zeros(k)
+    var = np.zeros((k, k))
+    for stratum in pd.unique(pd.Series(s)):
+        m = s == stratum
+        tt, ee, cc = t[m], e[m], codes[m]
+        times, inv = np.unique(tt, return_inverse=True)
+        d_gt = np.zeros((len(times), k))
+        c_gt = np.zeros((len(times), k))
+        np.add.at(d_gt, (inv, cc), ee.astype(float))
+        np.add.at(c_gt, (inv, cc), 1.0)
+        n_gt = c_gt[::-1].cumsum(axis=0)[::-1]
+        d = d_gt.sum(axis=1)
+        n = n_gt.sum(axis=1)
+        keep = d > 0
+        if not keep.any():
+            continue
+        d, n, d_gt, n_gt = d[keep], n[keep], d_gt[keep], n_gt[keep]
+        share = n_gt / n[:, None]
+        obs = d_gt.sum(axis=0)
+        exp = (d[:, None] * share).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f = np.where(n > 1, d * (n - d) / (n - 1), 0.0)
+        var += np.diag((f[:, None] * share).sum(axis=0)) - np.einsum("t,ti,tj->ij", f, share,
+                                                                     share)
+        observed += obs
+        expected += exp
+        o_minus_e += obs - exp
+    diff = o_minus_e[:-1]
+    stat = float(diff @ np.linalg.pinv(var[:-1, :-1]) @ diff)
+    return LogRankResult(
+        stat, k - 1, float(stats.chi2.sf(stat, k - 1)),
         pd.Series(observed, index=labels, name="observed"),
         pd.Series(expected, index=labels, name="expected"),
     )
