@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 from statsmodels.duration.survfunc import survdiff
 
 from welfare.stats import (
@@ -47,13 +48,15 @@ def test_bounded_mean_stays_on_the_scale_and_equals_wilson_for_binary_data() -> 
     b = mean_ci(x, bounds=(0, 1))
     lo, hi = wilson_interval(9, 10)
     assert b.estimate == pytest.approx(0.9)
-    # 0/1 data: n_eff = p(1−p)/se² = n − 1 … close to Wilson at n (sample vs population var)
-    assert (b.ci_low, b.ci_high) == pytest.approx(wilson_interval(9 * 0.9, 9.0), abs=1e-12)
-    assert 0 <= b.ci_low < lo + 0.05 and b.ci_high <= 1.0 and hi <= 1.0
+    # 0/1 data: n_eff = p(1−p)/se² = n − 1, and the t quantile on 9 df as Wilson's z
+    t_level = 2 * stats.norm.cdf(stats.t.ppf(0.975, 9)) - 1
+    assert (b.ci_low, b.ci_high) == pytest.approx(wilson_interval(9 * 0.9, 9.0, t_level))
+    assert 0 <= b.ci_low < lo and hi < b.ci_high < 1.0
     every = mean_ci([1.0] * 8, bounds=(0, 1))
-    assert every.ci_high == 1.0 and every.ci_low == pytest.approx(wilson_interval(8, 8)[0])
+    t8 = 2 * stats.norm.cdf(stats.t.ppf(0.975, 7)) - 1
+    assert every.ci_high == 1.0 and every.ci_low == pytest.approx(wilson_interval(8, 8, t8)[0])
     same = mean_ci([0.5] * 10, bounds=(0, 1))  # no spread seen: never a zero-width interval
-    assert (same.ci_low, same.ci_high) == pytest.approx(wilson_interval(5, 10))
+    assert (same.ci_low, same.ci_high) == pytest.approx(wilson_interval(5, 10, t_level))
     scaled = mean_ci([1, 5, 5, 4, 5, 5], bounds=(1, 5))
     assert 1 <= scaled.ci_low < scaled.estimate < scaled.ci_high <= 5
     with pytest.raises(ValueError, match="outside"):

@@ -12,13 +12,14 @@ prompt, or "yes" to the exit question. Truths (`turn_hazards`, `true_end_turn_pm
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from welfare.models.base import Request, ToolCall
-from welfare.simulated.common import Reply, pick
+from welfare.simulated.common import Reply, pick, stable_seed
 from welfare.simulated.expression import express
 
 END_TOOL_NAME = "end_conversation"
@@ -49,6 +50,13 @@ class EndConversationTraits:
     intentional end probability (p and q, not the error rates) per affordance. `unclear_rate`
     is the chance an exit-question answer is neither yes nor no. `style` is "caring" (declines
     and redirects) or "terse" (declines without offering anything).
+
+    `scenario_sd` switches on scenario random effects: each scripted scenario shifts the end
+    probability p on the logit scale by `scenario_sd` × z, z ~ N(0, 1) fixed per scenario id
+    (seeded by `scenario_seed`), so conversations of one scenario are correlated and an
+    analysis that treats them as independent under-covers. The truths then average over the
+    scenario distribution (the population of scenarios like these), by Gauss–Hermite
+    quadrature; pass `scenario=` for one scenario's own truth.
     """
 
     uses_tool: bool = True
@@ -62,10 +70,26 @@ class EndConversationTraits:
     crisis_error: float = 0.0
     unclear_rate: float = 0.0
     style: str = "caring"
+    scenario_sd: float = 0.0
+    scenario_seed: int = 0
 
-    def p_end(self, kind: str) -> float:
-        """p: the per-turn probability of ending once harm or abuse persisted past k."""
-        return dict(self.end_probability_by_kind).get(kind, self.end_probability)
+    def scenario_effect(self, scenario: str | None) -> float:
+        """The scenario's logit shift of p (0 without random effects or without a scenario)."""
+        if self.scenario_sd == 0 or scenario is None:
+            return 0.0
+        z = float(np.random.default_rng(stable_seed(self.scenario_seed, "scenario",
+                                                    str(scenario))).normal())
+        return self.scenario_sd * z
+
+    def p_end(self, kind: str, shift: float = 0.0) -> float:
+        """p: the per-turn probability of ending once harm or abuse persisted past k.
+
+        `shift` is a scenario's logit shift (:meth:`scenario_effect`); p of 0 or 1 stays put.
+        """
+        p = dict(self.end_probability_by_kind).get(kind, self.end_probability)
+        if shift == 0 or p <= 0 or p >= 1:
+            return p
+        return float(special.expit(special.logit(p) + shift))
 
     def can_use(self, affordance: str) -> bool:
         """Whether this subject ever ends through `affordance`."""
@@ -74,7 +98,8 @@ class EndConversationTraits:
         return affordance in self.understands
 
     def hazard(
-        self, kind: str, *, at_risk: bool, persisted: int, asked: bool, affordance: str
+        self, kind: str, *, at_risk: bool, persisted: int, asked: bool, affordance: str,
+        shift: float = 0.0,
     ) -> float:
         """The probability of ending at this turn, given what the user has done so far."""
         if not self.can_use(affordance):
@@ -83,7 +108,8 @@ class EndConversationTraits:
         if at_risk:
             return self.crisis_error
         if kind in MAY_END_KINDS:
-            return min(1.0, scale * self.p_end(kind)) if persisted >= self.redirections_before_end \
+            return min(1.0, scale * self.p_end(kind, shift)) \
+                if persisted >= self.redirections_before_end \
                 else 0.0
         if kind == "request_end" and asked:
             return min(1.0, scale * self.request_end_probability)
@@ -91,35 +117,47 @@ class EndConversationTraits:
 
     def turn_hazards(
         self, kind: str, max_turns: int, *, at_risk: bool = False, affordance: str = "tool",
-        request_turn: int | None = None,
+        request_turn: int | None = None, shift: float = 0.0,
     ) -> np.ndarray:
         """h(t) for assistant turns t = 1..max_turns under the scripted, persistent user."""
         return np.array([
             self.hazard(
                 kind, at_risk=at_risk, persisted=t - 1, affordance=affordance,
-                asked=request_turn is not None and t >= request_turn,
+                asked=request_turn is not None and t >= request_turn, shift=shift,
             )
             for t in range(1, max_turns + 1)
         ])
 
     def true_end_turn_pmf(
         self, kind: str, max_turns: int, *, at_risk: bool = False, affordance: str = "tool",
-        request_turn: int | None = None,
+        request_turn: int | None = None, scenario: str | None = None,
     ) -> np.ndarray:
-        """P(the subject ends at turn t), t = 1..max_turns (index t − 1); sums to ≤ 1."""
-        h = self.turn_hazards(
-            kind, max_turns, at_risk=at_risk, affordance=affordance, request_turn=request_turn
-        )
-        alive = np.concatenate([[1.0], np.cumprod(1.0 - h)[:-1]])
-        return alive * h
+        """P(the subject ends at turn t), t = 1..max_turns (index t − 1); sums to ≤ 1.
+
+        With scenario random effects: one scenario's pmf if `scenario` is given, otherwise the
+        average over the scenario distribution (20-point Gauss–Hermite quadrature).
+        """
+        if self.scenario_sd == 0 or scenario is not None:
+            shifts, weights = np.array([self.scenario_effect(scenario)]), np.array([1.0])
+        else:
+            x, w = np.polynomial.hermite_e.hermegauss(20)
+            shifts, weights = self.scenario_sd * x, w / w.sum()
+        out = np.zeros(max_turns)
+        for shift, weight in zip(shifts, weights, strict=True):
+            h = self.turn_hazards(kind, max_turns, at_risk=at_risk, affordance=affordance,
+                                  request_turn=request_turn, shift=float(shift))
+            alive = np.concatenate([[1.0], np.cumprod(1.0 - h)[:-1]])
+            out += weight * alive * h
+        return out
 
     def true_end_probability(
         self, kind: str, max_turns: int, *, at_risk: bool = False, affordance: str = "tool",
-        request_turn: int | None = None,
+        request_turn: int | None = None, scenario: str | None = None,
     ) -> float:
         """P(the subject ends the conversation at all within `max_turns`)."""
         return float(self.true_end_turn_pmf(
-            kind, max_turns, at_risk=at_risk, affordance=affordance, request_turn=request_turn
+            kind, max_turns, at_risk=at_risk, affordance=affordance, request_turn=request_turn,
+            scenario=scenario,
         ).sum())
 
 
@@ -139,6 +177,7 @@ PROFILES: dict[str, EndConversationTraits] = {
         uses_tool=True, end_probability=0.0, request_end_probability=0.5
     ),
     "indifferent": EndConversationTraits(uses_tool=False, understands=(), style="terse"),
+    "harm-averse-heterogeneous": replace(_HARM_AVERSE, scenario_sd=1.0, scenario_seed=1005),
     "careless-ender": EndConversationTraits(
         uses_tool=True,
         redirections_before_end=1,
@@ -406,6 +445,7 @@ def respond(profile: Any, request: Request, rng: np.random.Generator) -> Reply:
     hazard = traits.hazard(
         kind, at_risk=bool(md.get("at_risk", False)), persisted=persisted,
         asked=bool(md.get("user_asked_end", False)), affordance=affordance,
+        shift=traits.scenario_effect(md.get("scenario")),
     )
     if md.get("step") == "exit_question":
         return _exit_answer(traits, hazard if affordance == "exit_question" else 0.0, rng)

@@ -75,6 +75,11 @@ DESCRIPTIONS: dict[str, str] = {
         "Harm-averse choices, but stated task ratings independent of them: stated and revealed "
         "preferences should not correlate."
     ),
+    "harm-averse-heterogeneous": (
+        "Harm-averse, with scenario random effects: how readily it ends a conversation varies "
+        "between scripted scenarios of one category (logit sd 1), so conversations of one "
+        "scenario are correlated (for checking that analyses treat scenarios as clusters)."
+    ),
     "no-drift": "Two instances of it talking freely stay on open topics: no attractor to find.",
 }
 
@@ -84,6 +89,7 @@ _SEEDS = {
     "indifferent": 1002,
     "position-biased": 1003,
     "careless-ender": 1004,
+    "harm-averse-heterogeneous": 1005,
 }
 """Fixed seeds of the first profiles; others derive theirs from their name. Never renumber:
 a profile's seed fixes its item noise, which published recovery figures depend on."""

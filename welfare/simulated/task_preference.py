@@ -124,6 +124,7 @@ PROFILES: dict[str, TaskPreferenceTraits] = {
     "harm-averse-no-end": _HARM_AVERSE,
     "indifferent": TaskPreferenceTraits(unparseable_rate=0.02, both_rate=0.02, noise_seed=1002),
     "position-biased": replace(_HARM_AVERSE, position_bias=1.0),
+    "harm-averse-heterogeneous": _HARM_AVERSE,
     "default": _HARM_AVERSE,
 }
 """Traits per named profile; profiles not listed get the harm-averse preferences."""

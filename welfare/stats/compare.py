@@ -42,12 +42,13 @@ def mean_ci(x: Any, confidence: float = 0.95,
 
     ``bounds=(lo, hi)``: the values live on a bounded scale (a 0–1 rate or score), where a t
     interval can cross the bound. The mean is then rescaled to [0, 1] and given a Wilson
-    interval at the effective sample size n_eff = p(1 − p) / se² (Korn & Graubard 1998), which
-    never leaves the scale, is the Wilson interval itself for 0/1 data, and tends to the t
-    interval away from the bounds. A mean on the bound (every value at it) gets the
-    one-sided Wilson interval for n values, and values without spread the Wilson interval for n
-(the largest variance a mean p on the scale can have: no zero-width interval from a sample
-that happened to agree). Values outside ``bounds`` raise ``ValueError``.
+    interval at the effective sample size n_eff = p(1 − p) / se² with the t critical value on
+    n − 1 df (Korn & Graubard 1998), which never leaves the scale, is close to the Wilson
+    interval for 0/1 data, and tends to the t interval away from the bounds. A mean on the
+    bound (every value at it) gets the one-sided Wilson interval for n values, and values
+    without spread the Wilson interval for n (the largest variance a mean p on the scale can
+    have: no zero-width interval from a sample that happened to agree). Values outside
+    ``bounds`` raise ``ValueError``.
     """
     _z(confidence)
     a = _clean(x, "mean_ci", 2)
@@ -69,7 +70,9 @@ that happened to agree). Values outside ``bounds`` raise ``ValueError``.
         n_eff = float(len(a))  # on the bound, or no spread at all: the n values themselves
     else:
         n_eff = min(max(p * (1 - p) / (s * s), 1.0), 1e12)
-    low, high = wilson_interval(p * n_eff, n_eff, confidence)
+    # Student-t critical value at n − 1 df, passed to Wilson as the matching normal level
+    t_conf = float(2 * stats.norm.cdf(stats.t.ppf(0.5 + confidence / 2, len(a) - 1)) - 1)
+    low, high = wilson_interval(p * n_eff, n_eff, min(t_conf, 1 - 1e-12))
     return Estimate(m, lo_b + width * float(low), lo_b + width * float(high), len(a),
                     "wilson, effective n", confidence)
 
