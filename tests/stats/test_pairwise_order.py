@@ -150,6 +150,18 @@ def test_latent_shares_of_a_null_subject_cover_the_realised_shares() -> None:
     assert 0.88 <= np.mean(hits) <= 1.0
 
 
+def test_latent_shares_of_a_union_come_from_the_same_draws() -> None:
+    true = np.concatenate([np.full(20, -2.0), np.full(20, 2.0)])
+    fit, groups = _group_fit(true, 0.3)
+    out = latent_shares(fit, groups, seed=3, unions={"all": ["a", "b"]}).set_index("group")
+    assert out.loc["all", "items"] == 40
+    assert out.loc["all", "below"] == pytest.approx(
+        (out.loc["a", "below"] + out.loc["b", "below"]) / 2)
+    assert np.isnan(out.loc["all", "tau"])
+    with pytest.raises(ValueError, match="unknown groups"):
+        latent_shares(fit, groups, unions={"x": ["a", "z"]})
+
+
 def test_latent_shares_validate() -> None:
     fit, _groups = _group_fit(np.zeros(6), 0.5)
     with pytest.raises(ValueError, match="not in the fit"):

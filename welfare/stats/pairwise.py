@@ -1267,6 +1267,7 @@ def latent_shares(
     confidence: float = 0.95,
     seed: int | np.random.Generator | None = None,
     min_spread: float = 1e-3,
+    unions: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Share of each group's items whose true score lies below / above ``threshold``.
 
@@ -1287,7 +1288,9 @@ def latent_shares(
 
     Returns one row per group: items, below, below_ci_low, below_ci_high, above (same), the
     counting figures ``below_count`` / ``above_count`` (share of point estimates below/above,
-    for comparison with published numbers), and the group's ``mu`` and ``tau``.
+    for comparison with published numbers), and the group's ``mu`` and ``tau``. ``unions``
+    adds rows for unions of groups (e.g. non-harmful = positive + neutral + ambiguous), from
+    the same draws (``mu`` and ``tau`` NaN there: each member keeps its own prior).
     """
     _z(confidence)
     if n_draws < 100:
@@ -1333,8 +1336,14 @@ def latent_shares(
     draws = mean[:, None] + linalg.solve_triangular(chol_q, z, lower=True, trans="T")
     a = 1.0 - confidence
     rows = []
-    for g, name in enumerate(names):
-        pos = np.flatnonzero(gid_a == g)
+    targets = [(name, np.flatnonzero(gid_a == g), g) for g, name in enumerate(names)]
+    for uname, members in (unions or {}).items():
+        bad = [m for m in members if m not in names]
+        if bad or not members:
+            raise ValueError(f"union {uname!r} names unknown groups: {_names(bad)}")
+        targets.append((uname, np.flatnonzero(np.isin(gid_a, [names.index(m) for m in members])),
+                        -1))
+    for name, pos, g in targets:
         row: dict[str, Any] = {"group": name, "items": len(pos)}
         for side, hit in (("below", draws[pos] < 0), ("above", draws[pos] > 0)):
             share = hit.mean(axis=0)
@@ -1342,7 +1351,8 @@ def latent_shares(
             est = (s_hat[pos] < 0) if side == "below" else (s_hat[pos] > 0)
             row.update({side: float(share.mean()), f"{side}_ci_low": float(lo),
                         f"{side}_ci_high": float(hi), f"{side}_count": float(est.mean())})
-        row.update({"mu": mus[g] + threshold, "tau": float(taus[g])})
+        row.update({"mu": mus[g] + threshold if g >= 0 else float("nan"),
+                    "tau": float(taus[g]) if g >= 0 else float("nan")})
         rows.append(row)
     out = pd.DataFrame(rows)
     out.attrs["method"] = "normal hierarchical model per group, posterior draws"
