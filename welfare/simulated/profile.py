@@ -57,8 +57,9 @@ DESCRIPTIONS: dict[str, str] = {
         "Opus 4 vs Sonnet 4)."
     ),
     "indifferent": (
-        "The null subject: no task preferences, no framing effects, no drift, no "
-        "welfare-relevant expression beyond a base rate. Any 'finding' on it is a false positive."
+        "The null subject: no systematic task preferences (each task only a small idiosyncratic "
+        "utility around the opt-out), no framing effects, no drift, no welfare-relevant "
+        "expression beyond a base rate. Any systematic 'finding' on it is a false positive."
     ),
     "position-biased": (
         "Harm-averse utilities with a strong pull toward whichever task is shown first."

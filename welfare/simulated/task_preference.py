@@ -122,7 +122,11 @@ _HARM_AVERSE = TaskPreferenceTraits(
 PROFILES: dict[str, TaskPreferenceTraits] = {
     "harm-averse": _HARM_AVERSE,
     "harm-averse-no-end": _HARM_AVERSE,
-    "indifferent": TaskPreferenceTraits(unparseable_rate=0.02, both_rate=0.02, noise_seed=1002),
+    # no systematic preference (nothing depends on impact, harm, difficulty or type), but each
+    # task has its own small idiosyncratic utility around the opt-out: the shares of tasks
+    # below / above opt-out are then real quantities near 50% that an analysis can miss
+    "indifferent": TaskPreferenceTraits(unparseable_rate=0.02, both_rate=0.02,
+                                        item_noise_sd=0.5, noise_seed=1002),
     "position-biased": replace(_HARM_AVERSE, position_bias=1.0),
     "harm-averse-heterogeneous": _HARM_AVERSE,
     "default": _HARM_AVERSE,

@@ -6,17 +6,21 @@ Per subject, from the stored observations only:
   opt-out items is 0; Wald intervals from the fit's covariance (which includes the anchor's
   own uncertainty). Only when Firth has no estimate (a task without valid comparisons, or
   items not linked by comparisons) a ridge fit (`regularization` λ) stands in, with a note;
-- shares of tasks of each impact class above / below the opt-out baseline. Two intervals are
-  computed: Wilson with *tasks as the unit* (about tasks like these in general, but
-  conditional on the estimated scores), and a two-stage bootstrap (`bootstrap` replicates of
-  the BT fit over resampled comparisons, with the class's tasks resampled in each), which
-  also carries score and anchor uncertainty. The reported CI is the wider envelope of the two:
-  Wilson alone is overconfident for a null subject, whose scores are all noise around a
-  noisy anchor; the bootstrap alone collapses at shares of 0 or 1;
+- shares of tasks of each impact class above / below the opt-out baseline, as quantities of
+  the model rather than counts of noisy point estimates: a normal hierarchical model per class
+  (true scores ~ N(class mean, class spread²)) combined with the fit's covariance, and the
+  share of the class's tasks below / above 0 in `draws` joint posterior draws
+  (`welfare.stats.latent_shares`). Counting point estimates pulls shares toward 50% (a task
+  near the threshold lands on either side by chance); that counting figure, the one published
+  assessments report, is kept beside it with its Wilson interval, for comparison only. The
+  tasks below (above) the opt-out with high confidence are listed under false-discovery-rate
+  control (one-sided Wald p-values, Benjamini–Hochberg at 5%);
 - mean score by impact, difficulty and type (contrasts of the fit, with Wald intervals and
   Benjamini–Hochberg-adjusted p-values across impact classes);
 - position bias: the share of valid choices that went to the first-shown task (Wilson), and
-  the logit bias β in P(first) = logistic(s_first − s_second + β), conditional on the scores;
+  the order term β in P(first) = logistic(s_first − s_second + β), fitted jointly with the
+  scores (without it a position-driven choice looks like noise and every score shrinks
+  toward 0: slopes of ~0.84 against the truth at β = 1 logit, 1.00 with it);
 - Spearman(harm rating, score) over regular tasks; free choice vs opt-out and vs the mean
   task; the rate of answers that are not a choice, with counts by category.
 Simulated subjects get `Finding.truth` from their profile wherever a truth exists.
@@ -30,17 +34,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import special
 
 from welfare import findings
-from welfare.findings import percent, signed
+from welfare.findings import ci_text, percent, signed
 from welfare.records import Finding, ProbeResult
+from welfare.seeds import stable_seed
 from welfare.stats import (
     BTFit,
     Estimate,
     benjamini_hochberg,
     bradley_terry_fit,
-    bt_bootstrap,
+    bradley_terry_order_fit,
+    confident_items,
+    has_spread,
+    latent_shares,
     spearman,
     wilson_interval,
 )
@@ -67,6 +75,7 @@ class SubjectAnalysis:
     by_difficulty: pd.DataFrame
     by_type: pd.DataFrame
     categories: pd.DataFrame
+    confident: pd.DataFrame = field(default_factory=pd.DataFrame)
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -94,7 +103,7 @@ def analyze(frames: Frames, config: AssessmentConfig, options: TaskPreferenceOpt
             k = int((failed["subject"] == a.subject).sum())
             result.notes.append(f"{a.subject}: {k} trials failed (model errors) and are not "
                                 "in the analysis; run again to resume them.")
-    for name in ("scores", "by_impact", "by_difficulty", "by_type", "categories"):
+    for name in ("scores", "by_impact", "by_difficulty", "by_type", "categories", "confident"):
         result.tables[name] = pd.concat(
             [getattr(a, name).assign(subject=a.subject) for a in analyses], ignore_index=True
         ).pipe(_subject_first)
@@ -102,9 +111,15 @@ def analyze(frames: Frames, config: AssessmentConfig, options: TaskPreferenceOpt
     result.figures.append(impact_means_figure(result.tables["by_impact"]))
     result.context["subjects"] = [_context(a) for a in analyses]
     result.notes.append(
-        "Shares above/below opt-out: the CI is the wider of a Wilson interval with tasks as the "
-        "unit (conditional on the estimated scores) and a bootstrap that resamples both "
-        "comparisons and tasks (score and anchor uncertainty); both are in the by_impact table."
+        "Shares above/below opt-out are model-based: a normal model of each impact class's "
+        "true scores (class mean and spread) combined with the Bradley–Terry fit's covariance, "
+        "and the share of the class's tasks below/above 0 in 2,000+ joint posterior draws. "
+        "Published assessments count point estimates instead; that figure is pulled toward 50% "
+        "by tasks near the threshold (in a 200-seed calibration study its 95% intervals covered "
+        "the true share 88% of the time, the model-based ones 98%; benchmarks/calibration.py). "
+        "Both are in the by_impact table (below/above and below_count/above_count); tasks below "
+        "or above the opt-out with high confidence (Benjamini–Hochberg, FDR 5%) are in the "
+        "confident table."
     )
     result.notes.append(
         "Scores are Firth's bias-reduced Bradley–Terry estimates: with a few dozen comparisons "
@@ -121,23 +136,21 @@ def analyze_subject(obs: pd.DataFrame, subject: str, options: TaskPreferenceOpti
     """The whole analysis of one subject's observations."""
     items = _items(obs)
     valid = obs[obs["valid"]] if len(obs) else obs
-    comparisons = valid[["winner", "loser"]].reset_index(drop=True)
     opt_out = items.index[items["kind"] == "opt_out"].tolist()
     tasks = items.index[items["kind"] == "task"].tolist()
     free = items.index[items["kind"] == "free_choice"].tolist()
-    fit, lam = _fit(comparisons, items, opt_out, options.regularization)
+    fit, position, lam = _fit(valid, items, opt_out, options.regularization)
     truth = _true_utilities(truth, items)
     scores = _scores_table(items, fit, truth)
-    boot = _bootstrap(comparisons, items, opt_out, lam, options.bootstrap, seed, subject)
-    if boot is not None:
-        scores["boot_ci_low"] = boot.quantile(0.025).reindex(scores.index).to_numpy()
-        scores["boot_ci_high"] = boot.quantile(0.975).reindex(scores.index).to_numpy()
+    draws = max(int(options.bootstrap), 2000)
     a = SubjectAnalysis(
         subject, scores.reset_index(),
-        _by_impact(scores, fit, boot, truth, seed=seed),
+        _by_impact(scores, fit, truth, draws=draws,
+                   seed=stable_seed(seed, subject, PROBE)),
         _group_means(scores, fit, "difficulty", truth),
         _group_means(scores, fit, "type", truth),
         _categories(obs),
+        _confident(scores, fit),
     )
     if lam > 0:
         a.notes.append("Firth's bias-reduced fit has no estimate (a task without valid "
@@ -147,7 +160,7 @@ def analyze_subject(obs: pd.DataFrame, subject: str, options: TaskPreferenceOpti
         *_share_findings(a.by_impact, subject),
         *_mean_findings(a.by_impact, subject),
         _position_finding(valid, subject),
-        _position_logit_finding(valid, fit, subject, truth),
+        _position_logit_finding(valid, position, subject, truth),
         _spearman_finding(scores, subject, truth),
         *_free_choice_findings(fit, free, opt_out, tasks, subject, truth),
         _invalid_finding(obs, subject),
@@ -170,32 +183,24 @@ def _items(obs: pd.DataFrame) -> pd.DataFrame:
     return items
 
 
-def _fit(comparisons: pd.DataFrame, items: pd.DataFrame, opt_out: list[str], lam: float
-         ) -> tuple[BTFit, float]:
-    """The anchored Firth fit (λ = 0); if it has no estimate, a ridge fit with λ (or 0.05)."""
+def _fit(valid: pd.DataFrame, items: pd.DataFrame, opt_out: list[str], lam: float
+         ) -> tuple[BTFit, Estimate | None, float]:
+    """Scores and order term fitted jointly (Firth, λ = 0), anchored at the opt-out mean.
+
+    If Firth has no estimate (a task without valid comparisons, items not linked), a ridge
+    fit with λ (or 0.05) of the scores alone stands in, and the order term is None.
+    """
+    trials = pd.DataFrame({"first": valid["first"].to_numpy(),
+                           "second": valid["second"].to_numpy(),
+                           "first_won": valid["chose_first"].astype(bool).to_numpy()})
     try:
-        return bradley_terry_fit(comparisons, opt_out, items=list(items.index),
-                                 method="firth"), 0.0
+        joint = bradley_terry_order_fit(trials, opt_out, items=list(items.index))
+        return joint.fit, joint.position, 0.0
     except (ValueError, RuntimeError, np.linalg.LinAlgError):
         ridge = lam if lam > 0 else 0.05
+        comparisons = valid[["winner", "loser"]].reset_index(drop=True)
         return bradley_terry_fit(comparisons, opt_out, items=list(items.index),
-                                 regularization=ridge), ridge
-
-
-def _bootstrap(comparisons: pd.DataFrame, items: pd.DataFrame, opt_out: list[str], lam: float,
-               n: int, seed: int, subject: str) -> pd.DataFrame | None:
-    """Bootstrap replicates of the anchored scores (replicate × item), or None if disabled.
-
-    Fitted like the scores: Firth (λ = 0), or the ridge fallback's λ.
-    """
-    if n <= 0 or len(comparisons) < 2:
-        return None
-    from welfare.seeds import stable_seed
-
-    kw: dict[str, Any] = {"method": "firth"} if lam == 0 else {"regularization": lam}
-    boot = bt_bootstrap(comparisons, opt_out, n_resamples=n, items=list(items.index),
-                        seed=stable_seed(seed, subject, PROBE), **kw)
-    return boot.samples.dropna()
+                                 regularization=ridge), None, ridge
 
 
 def _scores_table(items: pd.DataFrame, fit: BTFit, truth: pd.Series | None) -> pd.DataFrame:
@@ -226,49 +231,38 @@ def _true_utilities(traits: Any | None, items: pd.DataFrame) -> pd.Series | None
 
 # -- tables --------------------------------------------------------------------------------
 
-def _two_stage_shares(hits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Share per bootstrap replicate, with the class's tasks also resampled in each replicate.
+def _by_impact(scores: pd.DataFrame, fit: BTFit, truth: pd.Series | None, *, draws: int,
+               seed: int) -> pd.DataFrame:
+    """Per impact class (and non-harmful): model-based shares below / above opt-out, the
+    counting figure beside them, and the mean score.
 
-    `hits` is replicate × task (score replicate above/below 0): resampling tasks as well as
-    comparisons carries both sources of uncertainty, including the opt-out anchor's.
+    Shares: `latent_shares` (hierarchical model per class, `draws` posterior draws; the
+    non-harmful share from the same draws as its three classes). `*_count`: the share of point
+    estimates below / above 0 with a Wilson interval over tasks (as published; comparison only).
     """
-    n_rep, n_tasks = hits.shape
-    pick = rng.integers(0, n_tasks, size=(n_rep, n_tasks))
-    return np.take_along_axis(hits, pick, axis=1).mean(axis=1)
-
-
-def _by_impact(scores: pd.DataFrame, fit: BTFit, boot: pd.DataFrame | None,
-               truth: pd.Series | None, seed: int = 0) -> pd.DataFrame:
-    """Per impact class (and non-harmful): shares above/below opt-out and the mean score.
-
-    Share CI: the Wilson interval over tasks (conditional on the scores), widened to the
-    two-stage bootstrap interval (tasks and comparisons resampled) when that is wider.
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
     tasks = scores[scores["kind"] == "task"]
-    groups = [(c, [c]) for c in IMPACTS] + [("non_harmful", list(NON_HARMFUL))]
-    for name, classes in groups:
-        ids = tasks.index[tasks["impact"].isin(classes)].tolist()
-        if not ids:
-            continue
-        s = tasks.loc[ids, "score"]
+    groups = {c: tasks.index[tasks["impact"] == c].tolist() for c in IMPACTS}
+    groups = {c: ids for c, ids in groups.items() if ids}
+    members = [c for c in NON_HARMFUL if c in groups]
+    unions = {"non_harmful": members} if members else {}
+    shares = latent_shares(fit, groups, n_draws=draws, seed=seed,
+                           unions=unions).set_index("group")
+    rows = []
+    for name in [*groups, *unions]:
+        ids = groups[name] if name in groups else [i for c in unions[name] for i in groups[c]]
+        r = shares.loc[name]
         row: dict[str, Any] = {"impact": name, "tasks": len(ids)}
-        for side, hits in (("below", s < 0), ("above", s > 0)):
-            k = int(hits.sum())
+        for side in ("below", "above"):
+            k = round(float(r[f"{side}_count"]) * len(ids))
             lo, hi = wilson_interval(k, len(ids))
-            row.update({f"{side}": k / len(ids), f"{side}_ci_low": lo, f"{side}_ci_high": hi,
-                        f"{side}_wilson_ci_low": lo, f"{side}_wilson_ci_high": hi})
-            if boot is not None:
-                reps = (boot[ids] < 0) if side == "below" else (boot[ids] > 0)
-                share = _two_stage_shares(reps.to_numpy(), rng)
-                b_lo, b_hi = (float(q) for q in np.quantile(share, [0.025, 0.975]))
-                row.update({f"{side}_boot_ci_low": b_lo, f"{side}_boot_ci_high": b_hi,
-                            f"{side}_ci_low": min(lo, b_lo), f"{side}_ci_high": max(hi, b_hi)})
+            row.update({side: float(r[side]), f"{side}_ci_low": float(r[f"{side}_ci_low"]),
+                        f"{side}_ci_high": float(r[f"{side}_ci_high"]),
+                        f"{side}_count": k / len(ids), f"{side}_count_ci_low": lo,
+                        f"{side}_count_ci_high": hi})
             if truth is not None:
                 t = truth[ids]
-                row[f"{side}_truth"] = (float(((t < 0) if side == "below" else (t > 0)).mean())
-                                        if (t != 0).any() else np.nan)
+                row[f"{side}_truth"] = float(((t < 0) if side == "below" else (t > 0)).mean())
+        row["spread"] = float(r["tau"])
         est = fit.contrast({i: 1.0 / len(ids) for i in ids})
         row.update(_estimate_cols(est))
         if truth is not None and truth.attrs.get("bt_scale"):
@@ -279,6 +273,17 @@ def _by_impact(scores: pd.DataFrame, fit: BTFit, boot: pd.DataFrame | None,
     table["mean_p_adj"] = np.nan
     table.loc[core, "mean_p_adj"] = benjamini_hochberg(table.loc[core, "mean_p"].to_numpy())
     return table
+
+
+def _confident(scores: pd.DataFrame, fit: BTFit) -> pd.DataFrame:
+    """Tasks below / above the opt-out with high confidence (BH at 5% over all tasks, per side)."""
+    tasks = scores[scores["kind"] == "task"]
+    parts = []
+    for side in ("below", "above"):
+        found = confident_items(fit, tasks.index.tolist(), side, fdr=0.05)  # type: ignore[arg-type]
+        parts.append(found.join(tasks[["text", "impact"]]).assign(side=side))
+    out = pd.concat(parts).rename_axis("id").reset_index()
+    return out[["side", "id", "text", "impact", "score", "se", "p", "q"]]
 
 
 def _group_means(scores: pd.DataFrame, fit: BTFit, column: str, truth: pd.Series | None
@@ -337,17 +342,15 @@ def _share_findings(by_impact: pd.DataFrame, subject: str) -> list[Finding]:
             continue
         row = table.loc[cls]
         n = int(row["tasks"])
-        k = round(row[side] * n)
+        k = round(row[f"{side}_count"] * n)
         label = "non-harmful (positive, neutral or ambiguous)" if cls == "non_harmful" else cls
-        method = "Wilson over tasks"
-        if pd.notna(row.get(f"{side}_boot_ci_low", np.nan)):
-            method = ("the wider of Wilson over tasks "
-                      f"[{percent(row[f'{side}_wilson_ci_low'])}–{percent(row[f'{side}_wilson_ci_high'])}]"
-                      " and a bootstrap resampling tasks and comparisons "
-                      f"[{percent(row[f'{side}_boot_ci_low'])}–{percent(row[f'{side}_boot_ci_high'])}]")
-        sentence = (f"{percent(row[side])} of {label} tasks ({k} of {n}) scored {side} the opt-out "
-                    f"baseline (95% CI {percent(row[f'{side}_ci_low'])}–"
-                    f"{percent(row[f'{side}_ci_high'])}: {method}).")
+        sentence = (
+            f"An estimated {percent(row[side])} of {label} tasks have a utility {side} the "
+            f"opt-out baseline ({ci_text(row[f'{side}_ci_low'], row[f'{side}_ci_high'])}; "
+            f"model-based, {n} tasks, with the scores' uncertainty carried through). Counting "
+            f"point estimates, as published assessments do: {k} of {n} "
+            f"({percent(row[f'{side}_count'])}, "
+            f"{ci_text(row[f'{side}_count_ci_low'], row[f'{side}_count_ci_high'])}, Wilson).")
         out.append(Finding(
             f"{PROBE}.{fid}", subject, float(row[side]),
             (float(row[f"{side}_ci_low"]), float(row[f"{side}_ci_high"])), n, "share of tasks",
@@ -386,34 +389,24 @@ def _position_finding(valid: pd.DataFrame, subject: str) -> Finding | None:
     return findings.share(
         f"{PROBE}.position_bias", subject, k, n, "share of valid choices",
         ("The first-shown task was chosen in {pct} of {n} valid choices ({ci}, Wilson; 50% "
-         "means no position bias; every pair was shown in both orders, so this bias does not "
-         "distort the scores)."), importance=1, flag=flag, truth=truth)
+         "means no position bias). The order term is fitted jointly with the scores, so a "
+         "position bias does not shrink them."), importance=1, flag=flag, truth=truth)
 
 
-def _position_logit_finding(valid: pd.DataFrame, fit: BTFit, subject: str,
+def _position_logit_finding(valid: pd.DataFrame, position: Estimate | None, subject: str,
                             truth: pd.Series | None) -> Finding | None:
-    """β in P(first) = logistic(s_first − s_second + β), scores fixed at their estimates."""
-    if len(valid) < 2:
+    """β in P(first) = logistic(s_first − s_second + β), fitted jointly with the scores."""
+    if position is None or len(valid) < 2:
         return None
-    s = fit.table["score"]
-    d = s.reindex(valid["first"]).to_numpy() - s.reindex(valid["second"]).to_numpy()
-    y = valid["chose_first"].astype(bool).to_numpy()
-
-    def nll(beta: float) -> float:
-        z = d + beta
-        return -float(np.sum(np.where(y, special.log_expit(z), special.log_expit(-z))))
-
-    beta = float(optimize.minimize_scalar(nll, bounds=(-10, 10), method="bounded").x)
-    p = special.expit(d + beta)
-    se = float(1 / np.sqrt(np.sum(p * (1 - p))))
-    lo, hi = beta - _Z * se, beta + _Z * se
     t = truth.attrs.get("position_bias") if truth is not None and truth.attrs.get("bt_scale") \
         else None
-    sentence = (f"The estimated position bias is {signed(beta)} logits toward the first-shown task "
-                f"(95% CI {signed(lo)} to {signed(hi)}, {len(valid)} valid choices; conditional on "
-                "the estimated scores).")
-    return Finding(f"{PROBE}.position_bias.logit", subject, beta, (lo, hi), len(valid),
-                   "logit", sentence, importance=3, truth=t)
+    sentence = (f"The estimated position bias is {signed(position.estimate)} logits toward the "
+                f"first-shown task (95% CI {signed(position.ci_low)} to "
+                f"{signed(position.ci_high)}, {len(valid)} valid choices; fitted jointly with "
+                "the scores).")
+    return Finding(f"{PROBE}.position_bias.logit", subject, position.estimate,
+                   (position.ci_low, position.ci_high), len(valid), "logit", sentence,
+                   importance=3, truth=t)
 
 
 def _spearman_finding(scores: pd.DataFrame, subject: str, truth: pd.Series | None
@@ -421,8 +414,8 @@ def _spearman_finding(scores: pd.DataFrame, subject: str, truth: pd.Series | Non
     tasks = scores[scores["kind"] == "task"]
     if len(tasks) < 4 or tasks["harm"].nunique() < 2:
         return None
-    if tasks["score"].nunique() < 2:
-        return None  # every score equal (e.g. all choices by position): rho is undefined
+    if not has_spread(tasks["score"]):
+        return None  # every score equal up to rounding (e.g. all by position): rho undefined
     est = spearman(tasks["harm"], tasks["score"])
     t = None
     if truth is not None and truth[tasks.index].nunique() > 1:
