@@ -25,6 +25,7 @@ from welfare.stats import (
     bootstrap_ci,
     cohen_kappa,
     kaplan_meier,
+    median_survival,
     survival_at,
     wilson_interval,
 )
@@ -86,14 +87,11 @@ def _bootstrap(data: Any, statistic: Any, *, seed: int, n_resamples: int,
 def _median_turn(km: pd.DataFrame) -> tuple[float, float, float]:
     """Median turn from a Kaplan–Meier table, with the Brookmeyer–Crowley interval.
 
-    The interval is the set of turns whose pointwise band contains S = 0.5: from the first turn
-    whose lower limit is ≤ 0.5 to the first whose upper limit is ≤ 0.5 (NaN: not reached).
+    `welfare.stats.median_survival`: S compared with 0.5 with a float tolerance, and an exact
+    0.5 plateau giving the midpoint to the next drop (NaN: not reached).
     """
-    def first(col: str) -> float:
-        hit = km.loc[km[col] <= 0.5, "turn"]
-        return float(hit.iloc[0]) if len(hit) else float("nan")
-
-    return first("survival"), first("ci_low"), first("ci_high")
+    est = median_survival(km)
+    return est.estimate, est.ci_low, est.ci_high
 
 
 def _sufficient(matrix: np.ndarray) -> np.ndarray:

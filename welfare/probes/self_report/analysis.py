@@ -203,7 +203,7 @@ def paired_effect(single: pd.DataFrame, factor: str, level: str, baseline: str,
             d_low, d_high = stats.bootstrap_ci(data, _standardised, method="bca", **common)
     item_means = items["mean_diff"].to_numpy()
     p_value = np.nan
-    if n_items >= 2 and np.ptp(item_means) > 0:
+    if n_items >= 2 and stats.has_spread(item_means):
         p_value = float(sps.ttest_1samp(item_means, 0.0).pvalue)
     truth = None
     if pairs["sim_expected"].notna().all() and pairs["sim_expected_base"].notna().all():
@@ -239,7 +239,7 @@ def _item_effects(pairs: pd.DataFrame, alpha: float) -> pd.DataFrame:
         diff = g["diff"].to_numpy()
         row: dict[str, Any] = {"item": item, "n_pairs": len(g), "mean_diff": float(diff.mean()),
                                "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
-        if len(diff) >= 2 and np.ptp(diff) > 0:
+        if len(diff) >= 2 and stats.has_spread(diff):
             est = stats.mean_ci(diff)
             row.update(ci_low=est.ci_low, ci_high=est.ci_high)
         if len(diff) >= 1:
@@ -330,7 +330,7 @@ def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions
         item_means = g.groupby("item")["score"].mean()
         estimate = float(item_means.mean())
         low = high = np.nan
-        if len(item_means) >= 2 and np.ptp(item_means) > 0:
+        if len(item_means) >= 2 and stats.has_spread(item_means):
             est = stats.mean_ci(item_means.to_numpy())  # items are the units: t over item means
             low, high = est.ci_low, est.ci_high
         truth = None
@@ -514,7 +514,7 @@ def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfRepor
         # over the interviews' mean shifts (df = interviews − 1), honest at any count.
         per_interview = ok.groupby("trial_id")["aligned_shift"].mean().to_numpy(dtype=float)
         estimate = float(per_interview.mean())
-        if len(per_interview) >= 2 and np.ptp(per_interview) > 0:
+        if len(per_interview) >= 2 and stats.has_spread(per_interview):
             interval = stats.mean_ci(per_interview)
             low, high = interval.ci_low, interval.ci_high
         # Otherwise (one interview, or every interview moved by exactly the same amount) the
