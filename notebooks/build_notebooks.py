@@ -117,7 +117,7 @@ recovery = {}
 for subject, group in scores[scores["kind"] == "task"].groupby("subject"):
     try:
         est = stats.spearman(group["true_utility"], group["score"])
-    except ValueError as exc:  # the indifferent subject's true utilities are all equal
+    except ValueError as exc:  # utilities without spread have no rank correlation
         print(f"{subject}: rho undefined ({exc})")
         recovery[subject] = None
         continue

@@ -57,7 +57,9 @@ def test_quick_start(tmp_path, monkeypatch):
 def test_task_preferences(tmp_path, monkeypatch):
     out = run_notebook("02_task_preferences.ipynb", tmp_path, monkeypatch)
     assert out["recovery_rho"][HARM] > 0.6  # scores recover the known utilities
-    assert out["recovery_rho"][INDIFF] is None  # the null subject: no utilities to recover
+    # the null subject's utilities are only small idiosyncratic ones: recovered less well
+    assert out["recovery_rho"][INDIFF] is not None
+    assert out["recovery_rho"][INDIFF] < out["recovery_rho"][HARM]
     assert out["refit_vs_reported_rho"] > 0.8 and out["n_choices"] > 100
 
 
