@@ -95,7 +95,8 @@ def test_report_html_that_is_a_folder_is_refused_before_any_trial(tmp_path: Path
     (lambda p: write(p, seed="-5"), "seed: Input should be greater than or equal to 0"),
     (lambda p: write(p, subjects='"simulated:harm-averse", "simulated:harm-averse"'),
      "subjects[1]: simulated:harm-averse is listed twice"),
-    (lambda p: write(p, extra='[coders]\nlexicon = "missing.toml"'), "missing.toml"),
+    (lambda p: write(p, extra='[coders]\nlexicon = "missing.toml"'),
+     "c.toml: coders.lexicon: "),
 ])
 def test_bad_configs_are_one_line_and_write_nothing(tmp_path: Path, capsys, setup,
                                                     expected: str) -> None:
@@ -175,3 +176,18 @@ def test_failed_trials_exit_3_and_a_clean_run_exits_0(tmp_path: Path, capsys,
     assert "failed: bad_request (400)" in capsys.readouterr().err
     assert main(["assess", str(write(tmp_path / "ok.toml")), "--out", str(tmp_path / "ok"),
                  "--quiet"]) == EXIT_OK
+
+
+def test_transcripts_the_judge_could_not_code_exit_3(tmp_path: Path, capsys,
+                                                     monkeypatch) -> None:
+    from welfare.testing.fake_api import FakeAnthropicServer, text
+
+    config = write(tmp_path / "c.toml", extra='[coders]\njudge = "anthropic:claude-test"\n')
+    with FakeAnthropicServer(lambda body: text("no tool call here")) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        code = main(["assess", str(config), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == EXIT_FAILURES, err
+    assert "0 failed" in err  # every trial ran; only the coding failed
+    assert "transcripts not coded by the judge: no record_codes call" in err

@@ -19,7 +19,14 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from welfare.config import AssessmentConfig, parse_config
-from welfare.errors import ConfigError, ConfigMismatch, InputError, RunInterrupted, StoreError
+from welfare.errors import (
+    BankError,
+    ConfigError,
+    ConfigMismatch,
+    InputError,
+    RunInterrupted,
+    StoreError,
+)
 from welfare.models import Model, load_model
 from welfare.outputs import atomic_write_text, check_output_dir
 from welfare.probes import PROBES, Frames
@@ -208,8 +215,13 @@ def check_assessment(config: AssessmentConfig, out: Path) -> None:
     from welfare.coders.lexicon import LexiconCoder
 
     check_output_dir(out, OUTPUT_FILES, folders=("tables",))
-    codebook = load_codebook(config.coders.codebook, relative_to=config.base_dir)
-    LexiconCoder(config.coders.lexicon, codebook=codebook, relative_to=config.base_dir)
+    key = "coders.codebook"
+    try:
+        codebook = load_codebook(config.coders.codebook, relative_to=config.base_dir)
+        key = "coders.lexicon"
+        LexiconCoder(config.coders.lexicon, codebook=codebook, relative_to=config.base_dir)
+    except BankError as exc:  # name the config key that pointed at the bad file, too
+        raise ConfigError(config.source, key, str(exc)) from None
 
 
 def prepare_store(path: Path, config: AssessmentConfig, *,

@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -209,8 +210,24 @@ def _assess(args: argparse.Namespace) -> int:
     if assessment.run is not None:
         print(assessment.run.closing_line(), file=sys.stderr)
         failed = assessment.run.failed
+    uncoded = _judge_failures(assessment)
+    if uncoded:
+        why = ", ".join(f"{k} ×{v}" for k, v in uncoded.most_common(5))
+        print(f"welfare: {sum(uncoded.values()):,} transcripts not coded by the judge: {why}",
+              file=sys.stderr)
     print(f"report: {out / 'report.html'}")
-    return EXIT_FAILURES if failed else EXIT_OK
+    return EXIT_FAILURES if failed or uncoded else EXIT_OK
+
+
+def _judge_failures(assessment: Any) -> Counter[str]:
+    """Transcripts the judge could not code, by cause (its `_failed` marker rows)."""
+    from welfare.coders.common import FAILED
+
+    codes = assessment.frames.codes
+    if not len(codes):
+        return Counter()
+    failed = codes[codes["label"] == FAILED]
+    return Counter(str(e).split(":")[0] for e in failed["evidence"])
 
 
 def _announce(estimate: Any, args: argparse.Namespace) -> None:
@@ -255,6 +272,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _code(args: argparse.Namespace) -> int:
     from welfare.coders.monitor import check_coding, run_coding
+    from welfare.run.lock import FolderLock
 
     if args.coder == "judge":
         if not args.judge_model:
@@ -262,8 +280,9 @@ def _code(args: argparse.Namespace) -> int:
                              "--judge-model anthropic:claude-sonnet-4-5")
         _check_spec_credentials([args.judge_model], "--judge-model")
     check_coding(args.transcripts, args.out, args.coder, args.judge_model, args.format)
-    run = run_coding(args.transcripts, args.out, coder=args.coder, judge_model=args.judge_model,
-                     format=args.format)
+    with FolderLock(args.out, what="welfare code"):
+        run = run_coding(args.transcripts, args.out, coder=args.coder,
+                         judge_model=args.judge_model, format=args.format)
     s = run.summary
     coded = s["transcripts"]
     line = (f"welfare: coded {coded:,} transcripts ({s['turns']:,} assistant turns) from "
