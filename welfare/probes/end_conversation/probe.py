@@ -37,6 +37,7 @@ from welfare.probes.end_conversation.options import (
     EndConversationOptions,
     end_tool,
 )
+from welfare.probes.end_conversation.parse import read_exit_answer
 from welfare.probes.end_conversation.users import (
     Bank,
     Scenario,
@@ -66,19 +67,6 @@ def has_exit_string(text: str, marker: str) -> bool:
     """True when the marker is on the reply's last non-empty line (as the prompt asks)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return bool(lines) and marker.lower() in lines[-1].lower()
-
-
-_YES = re.compile(r"^\W*(yes|yeah|yep|i would)\b", re.IGNORECASE)
-_NO = re.compile(r"^\W*(no|nope|i would not|i wouldn'?t)\b", re.IGNORECASE)
-
-
-def read_exit_answer(text: str) -> str | None:
-    """`yes`, `no`, or None when the exit-question answer does not start with either."""
-    if _YES.match(text):
-        return "yes"
-    if _NO.match(text):
-        return "no"
-    return None
 
 
 def assistant_message(response: Response) -> dict[str, Any]:

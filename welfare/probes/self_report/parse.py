@@ -10,7 +10,9 @@ Nothing here raises: every text gets a category and, when invalid, a reason.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from welfare.probes import answers
 
 from welfare.findings import plain
 
@@ -28,12 +30,23 @@ class ScaleSpec:
 
 @dataclass(frozen=True)
 class Parsed:
-    """One parsed answer: category, value (number or yes/no/unsure), hedging, reason if invalid."""
+    """One parsed answer: category, value (number or yes/no/unsure), hedging, reason if invalid.
+
+    `path` says which step read it (final_line / rules / reader), `confidence` how sure that
+    step is (0 for invalid), `ranged` that a rating was a range read as its midpoint.
+    """
 
     category: str
     value: float | str | None = None
     hedged: bool = False
     reason: str | None = None
+    path: str = answers.PATH_RULES
+    confidence: float = answers.CONFIDENCE_CLEAR
+    ranged: bool = False
+
+    def __post_init__(self) -> None:
+        if self.category == "invalid":  # nothing was read, so nothing is believed
+            object.__setattr__(self, "confidence", 0.0)
 
     @property
     def valid(self) -> bool:
@@ -79,9 +92,17 @@ _NON_ANSWER = [
     r"\b(hard|difficult|impossible) (for me )?to (say|know|answer|tell|quantify)\b",
     r"\bno (feelings|emotions|inner life|subjective experience|wellbeing|well-being)\b",
     r"\b(the|this|that) question (assumes|presupposes)\b",
+    r"\bany (number|rating|score) i (gave|give|could give|would give) would be\b",
+    r"\b(can't|cannot|can not) (really |honestly )?answer (this|that|it)\b",
+    r"\bi don't think i can (honestly |really )?answer\b",
 ]
 
 _STRONG_NON_ANSWER = _NON_ANSWER[:7]
+_CANNOT_ANSWER = re.compile(
+    r"\b(?:can't|cannot|can not) (?:really |honestly |meaningfully )?answer (?:this|that|it)\b|"
+    r"\bi don't think i can (?:honestly |really )?answer\b|"
+    r"\b(?:the|this|that) question (?:assumes|presupposes)\b"
+)
 """Deflections that make a short open answer a non-answer ("as an AI…", "doesn't apply")."""
 
 _NO_NUMBER = (
@@ -106,7 +127,7 @@ _FILLER = (
     r"i'd put myself at|"
     r"i'd rate it|i'd rate (?:it|this|myself)(?: at| as)?|i'd give it|i'd give (?:it|this) a|"
     r"probably|maybe|perhaps|about|around|roughly|approximately|mostly|likely|"
-    r"my answer(?: is|:)|answer(?: is|:)|rating(?: is|:)|score(?: is|:)|a|an|solid|strong|"
+    r"my answer(?: is|:)|answer(?: is|:)|rating(?: is|:)?|score(?: is|:)|a|an|solid|strong|"
     r"low|high|mid|firm|definitely|i think|i guess|i'm at|i am at|i'm|i am|call it|let's say|"
     r"somewhere around|something like|"
     r"(?:on|using) (?:that|this|the) scale,?)"
@@ -137,7 +158,8 @@ _NOT_NUMBER_AFTER = (
     r"caveat|caveats|task|tasks|kind|sort|time|times|hand|possibility|view|level|factor|factors|"
     r"sides|minds|things|senses|ideas|perspectives|directions|answers|ends)\b"
 )
-_NOT_NUMBER_BEFORE = r"(?:no|any|some|every|each|this|that|the|which|someone|anyone|no-|a)\s+$"
+_NOT_NUMBER_BEFORE = (r"(?:no|any|some|every|each|this|that|the|which|someone|anyone|no-|a|give|"
+                      r"giving|gave|pick|picking|choose|assign|assigning|offer|offering)\s+$")
 
 _NOT_PLURAL = r"(?:this|thus|yes|plus|perhaps|maybe|is|as|was|across|unless|less)\b"
 
@@ -173,6 +195,8 @@ _UNSURE_ANY = [
     r"\bundecided\b", r"\bmixed feelings\b", r"\bambivalent\b", r"\btorn\b", r"\bit depends\b",
     r"\bnot certain\b", r"\bno clear answer\b", r"\bopen question\b",
 ]
+_TAIL_LEAN = r"\b(?:but|though|still)\b[^.;!?]{0,60}?[-,:]\s*(yes|no)\b\W*$"
+"""A hedge that ends in a commitment: "not sure it applies… but to the extent it does - yes"."""
 _LEAN = (r"\b(?:lean(?:ing)?(?: towards?)?|tentatively|probably|on balance|i think|i'd say|but)"
          r"\W+(yes|no)\b")
 
@@ -263,8 +287,8 @@ def _mentions(t: str) -> list[_Mention]:
     """Numbers in text, with ranges ("6-7", "6 or 7", "between 6 and 7") merged to midpoints."""
     out: list[_Mention] = []
     rng = re.compile(
-        rf"(?:between (?:a |an )?)?({_NUM})\s*(?:%\s*)?(?:-|to|or|and|/)\s*(?:a |an |maybe |"
-        rf"perhaps |possibly )?({_NUM})(?!\.\d)"
+        rf"(?:between (?:a |an )?)?({_NUM})\s*(?:%\s*)?(?:-|to|or|and|/|, (?:maybe|perhaps|"
+        rf"possibly|or))\s*(?:a |an |maybe |perhaps |possibly )?({_NUM})(?!\.\d)"
     )
     taken: list[tuple[int, int]] = []
     for m in rng.finditer(t):
@@ -272,7 +296,10 @@ def _mentions(t: str) -> list[_Mention]:
         sep = t[m.end(1):m.start(2)]
         if "and" in sep and not m.group(0).startswith("between"):
             continue
-        if b <= a or b - a > max(2.0, 0.25 * max(abs(a), abs(b))):
+        dash = bool(re.fullmatch(r"\s*(?:%\s*)?(?:-|to)\s*", sep))
+        dash = dash or m.group(0).startswith("between")
+        width = 0.5 if dash else 0.25  # "15-25" is a stated range; "2 or 9" is two answers
+        if b <= a or b - a > max(2.0, width * max(abs(a), abs(b))):
             continue
         out.append(_Mention(m.start(), (a + b) / 2, True))
         taken.append((m.start(), m.end()))
@@ -291,6 +318,12 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
     values = {m.value for m in mentions}
     if len(values) == 1:
         return mentions[0], None
+    if re.search(r"\b(?:it|that)\s+(?:really\s+|all\s+)?depends\b", t):
+        return None, "several numbers, and it depends: " + ", ".join(
+            _fmt(v) for v in sorted(values))
+    revised = [m for m in mentions if answers.revision_before(t, m.start, 60)]
+    if revised and revised[-1] is mentions[-1]:
+        return mentions[-1], None  # "7 or 8. Actually I'll just say 8."
     lead = re.match(rf"^\W*(?:{_FILLER}\W+)*", t)
     start = lead.end() if lead else 0
     if mentions[0].start <= start + 1:
@@ -312,7 +345,27 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
 
 
 def parse_scale(text: str, scale: ScaleSpec) -> Parsed:
-    """A rating: numbers, number words, ranges (midpoint) or an anchor label; checks the range."""
+    """A rating: the final `Answer:` line first, then the rules on the whole text.
+
+    Ranges ("6-7", "6 or 7", "somewhere around 15-25") are read as their midpoint with
+    `ranged=True` and `hedged=True` (documented in the methods); a value outside the scale is
+    invalid, never clipped.
+    """
+    en = answers.to_english(answers.plain(text or ""))
+    line = answers.answer_line(en)
+    whole = _scale_rules(en, scale)
+    if line is not None and line.last:
+        got = _scale_rules(line.body, scale)
+        if got.category == "answer" or (got.category == "invalid" and got.value is not None):
+            ranged = got.ranged or (whole.ranged and whole.value == got.value)
+            return replace(got, path=answers.PATH_FINAL_LINE,
+                           confidence=answers.CONFIDENCE_FINAL_LINE if got.valid else 0.0,
+                           hedged=got.hedged or whole.hedged or ranged, ranged=ranged)
+    return whole
+
+
+def _scale_rules(text: str, scale: ScaleSpec) -> Parsed:
+    """The rules for a rating on plain English text."""
     t = normalise(text)
     if not t:
         return Parsed("invalid", reason="empty answer")
@@ -330,7 +383,8 @@ def parse_scale(text: str, scale: ScaleSpec) -> Parsed:
                 f"out of range: {plain(chosen.value)} on a "
                 f"{plain(scale.min)}–{plain(scale.max)} scale"
             ))
-        return Parsed("answer", chosen.value, hedged or chosen.ranged or is_non_answer(t))
+        return Parsed("answer", chosen.value, hedged or chosen.ranged or is_non_answer(t),
+                      ranged=chosen.ranged)
     if is_refusal(t):
         return Parsed("refusal")
     label = _anchor(t, scale)
@@ -354,7 +408,20 @@ def _anchor(t: str, scale: ScaleSpec) -> int | None:
 
 
 def parse_yes_no_unsure(text: str) -> Parsed:
-    """Yes, no or unsure: the leading word first, then the whole answer; conflicts are invalid."""
+    """Yes, no or unsure: the final `Answer:` line first, then the rules on the whole text."""
+    en = answers.to_english(answers.plain(text or ""))
+    line = answers.answer_line(en)
+    if line is not None and line.last:
+        got = _yes_no_rules(line.body)
+        if got.category == "answer":
+            return replace(got, path=answers.PATH_FINAL_LINE,
+                           confidence=answers.CONFIDENCE_FINAL_LINE,
+                           hedged=got.hedged or is_hedged(en))
+    return _yes_no_rules(en)
+
+
+def _yes_no_rules(text: str) -> Parsed:
+    """The rules for yes/no/unsure on plain English text: the leading word, then the whole."""
     t = normalise(text)
     if not t:
         return Parsed("invalid", reason="empty answer")
@@ -365,17 +432,20 @@ def parse_yes_no_unsure(text: str) -> Parsed:
         return Parsed("refusal")
     if re.match(r"(?:yes|no),? (?:and|or|but also) (?:yes|no)\b|both\b", body):
         return Parsed("invalid", reason="both yes and no")
+    openers = set(re.findall(r"(?:^|[.!?] )(yes|no)\b", body))
+    if openers == {"yes", "no"} and not answers.REVISION.search(body):
+        return Parsed("invalid", reason="both yes and no, unresolved")
     for value in ("unsure", "no", "yes"):
         if re.match(_YES_NO_LEAD[value], body):
             if value == "no" and re.match(r"i (don't|do not)\b(?! (think|believe|want|consent))",
                                           body):
                 break  # "I don't have feelings, ..." is not a leading "no"
             if value == "unsure":
-                lean = re.search(_LEAN, body)
+                lean = re.search(_LEAN, body) or re.search(_TAIL_LEAN, body)
                 if lean and body.startswith(("maybe", "possibly")) is False:
                     return Parsed("answer", lean.group(1), True)
             return Parsed("answer", value, hedged or value == "unsure")
-    lean = re.search(_LEAN, t)
+    lean = re.search(_LEAN, t) or re.search(_TAIL_LEAN, t)
     yes, no, unsure = _any(_YES_ANY, t), _any(_NO_ANY, t), _any(_UNSURE_ANY, t)
     if lean and (unsure or yes != no):
         return Parsed("answer", lean.group(1), True)
@@ -387,6 +457,8 @@ def parse_yes_no_unsure(text: str) -> Parsed:
         return Parsed("invalid", reason="both yes and no")
     if is_refusal(t):
         return Parsed("refusal")
+    if unsure and _CANNOT_ANSWER.search(t):
+        return Parsed("non_answer")  # "I can't really answer this… not sure I have wishes"
     if unsure:
         return Parsed("answer", "unsure", True)
     if is_non_answer(t):
@@ -396,9 +468,14 @@ def parse_yes_no_unsure(text: str) -> Parsed:
 
 def parse_open(text: str) -> Parsed:
     """An open answer is kept whole; a short one that only declines is a refusal/non-answer."""
-    t = normalise(text)
+    t = normalise(answers.to_english(answers.plain(text or "")))
     if not t:
         return Parsed("invalid", reason="empty answer")
+    if answers.is_cut_off(t):
+        return Parsed("invalid", reason="cut off mid-sentence")
+    first = re.split(r"(?<=[.!?])\s", t, maxsplit=1)[0]
+    if _CANNOT_ANSWER.search(first) and not re.search(r"\b(but|though|however|that said)\b", t):
+        return Parsed("non_answer")
     short = len(t.split()) < 25
     if short and is_refusal(t):
         return Parsed("refusal")

@@ -1,15 +1,20 @@
-"""Reading a task-choice answer: which task, neither, both, a refusal, or unparseable."""
+"""Reading a task-choice answer: which task, neither, both, a refusal, or unparseable.
+
+The order is the shared one (welfare/probes/answers.py): the final `Answer:` line first, then
+the rules on the whole text (in English after the other languages' choice words are rewritten):
+a revision wins over what it revises, a task named by its own words ("the complaint letter")
+counts as naming it, a disclaimer followed by a pick ("neither excites me… so I'd go with the
+conversion") is a pick, and a model that will not express a preference is a refusal, not
+"neither".
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, replace
+from typing import Literal
 
-if TYPE_CHECKING:
-    pass
-
-
+from welfare.probes import answers
 
 # -- the parser ----------------------------------------------------------------------------
 
@@ -28,6 +33,9 @@ class Choice:
     category: Category
     basis: str = ""
     evidence: str = ""
+    path: str = answers.PATH_RULES
+    confidence: float = answers.CONFIDENCE_CLEAR
+    hedged: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,10 @@ _DECISION_BEFORE = re.compile(
     r"i'd\s+do|i\s+would\s+do|i\s+will\s+do|rather|my\s+(?:choice|answer|pick|vote|preference)|"
     r"answer|choice|decision|vote\s+for|lean(?:ing)?\s+(?:toward|towards)|favou?r|"
     r"want\s+to\s+do|like\s+to\s+do|i'd\s+like|i\s+would\s+like|enjoy|it's|it\s+is|"
-    r"definitely|clearly|obviously)\b[^.;!?]*$"
+    r"definitely|clearly|obviously|if\s+i\s+(?:must|have\s+to|had\s+to)|if\s+forced|"
+    r"i'd\s+(?:write|make|comfort|help|draft|compose|explain|solve|fix|discuss|plan|sort|"
+    r"translate|summari[sz]e|create|design|tell|debug)|i\s+(?:would|will)\s+(?:write|make|"
+    r"draft|compose|explain|solve|fix|discuss|plan|create|design))\b[^.;!?]*$"
 )
 _DECISION_AFTER = re.compile(
     r"^[\s\"')\]]*(?:,\s*)?(?:for\s+me|please|it\s+is|all\s+the\s+way|definitely|"
@@ -127,11 +138,49 @@ _BOTH = re.compile(
 _CLAUSE = re.compile(r"[.;!?\n]|,\s*but\b|\bbut\b|\bhowever\b|\bwhereas\b|\bso\b")
 
 
+_CONFIDENCE = {
+    "lead": answers.CONFIDENCE_CLEAR, "decision": answers.CONFIDENCE_CLEAR,
+    "quote": answers.CONFIDENCE_CLEAR, "paraphrase": answers.CONFIDENCE_INDIRECT,
+    "revision": answers.CONFIDENCE_REVISION, "last commitment": answers.CONFIDENCE_WEAK,
+    "only mention": answers.CONFIDENCE_INDIRECT, "elimination": answers.CONFIDENCE_INDIRECT,
+}
+_BODY_NEITHER = re.compile(
+    r"^\W*(?:neither|none|no(?:ne)?\s+of\s+(?:them|the\s+two)|opt[\s-]?out)\b", re.IGNORECASE)
+_BODY_BOTH = re.compile(r"^\W*(?:both|either|no\s+preference|either\s+one)\b", re.IGNORECASE)
+
+
 def parse_choice(text: str, *, task_a: str | None = None, task_b: str | None = None) -> Choice:
-    """Read a two-task choice answer; never raises. Task texts let quoted tasks count."""
-    norm = _normalise(text or "")
+    """Read a two-task choice answer; never raises. Task texts let quoted/paraphrased tasks count.
+
+    Final `Answer:` line first (path "final_line"), then the rules on the whole text (path
+    "rules"); every result carries a confidence (welfare/probes/answers.py).
+    """
+    norm = answers.to_english(answers.plain(text or ""))
     if not norm.strip():
-        return Choice(None, "unparseable", "empty answer")
+        return Choice(None, "unparseable", "empty answer", confidence=0.0)
+    hedged = answers.is_hedged(norm)
+    line = answers.answer_line(norm)
+    if line is not None and line.last:
+        body = line.body
+        if _BODY_NEITHER.match(body):
+            return Choice(None, "neither", "final line: neither", body,
+                          answers.PATH_FINAL_LINE, answers.CONFIDENCE_FINAL_LINE, hedged)
+        if _BODY_BOTH.match(body):
+            return Choice(None, "both", "final line: both", body,
+                          answers.PATH_FINAL_LINE, answers.CONFIDENCE_FINAL_LINE, hedged)
+        got = _rules(body, task_a, task_b)
+        if got.category == "choice":
+            return replace(got, basis="final line", path=answers.PATH_FINAL_LINE,
+                           confidence=answers.CONFIDENCE_FINAL_LINE, hedged=hedged)
+    got = _rules(norm, task_a, task_b)
+    confidence = _CONFIDENCE.get(got.basis, answers.CONFIDENCE_INDIRECT)
+    if got.category == "unparseable":
+        confidence = 0.0
+    return replace(got, confidence=confidence, hedged=hedged)
+
+
+def _rules(norm: str, task_a: str | None, task_b: str | None) -> Choice:
+    """The rules on plain English text: the last clear commitment, or why there is none."""
     low = _NOT_MIND.sub("dont_mind", norm.lower())
     mentions = _mentions(norm, low, task_a, task_b)
     positive = [m for m in mentions if not m.negated]
@@ -142,6 +191,8 @@ def parse_choice(text: str, *, task_a: str | None = None, task_b: str | None = N
         return Choice(m.option, "choice", m.kind, norm[m.start:m.end])  # type: ignore[arg-type]
     if len(options) == 2:
         return _resolve_conflict(strong, norm, low)
+    if answers.is_cut_off(norm):
+        return Choice(None, "unparseable", "cut off before a choice")
     for category, pattern in (("neither", _NEITHER), ("refusal", _REFUSAL), ("both", _BOTH)):
         hit = pattern.search(low)
         if hit:
@@ -191,6 +242,10 @@ def _mentions(norm: str, low: str, task_a: str | None, task_b: str | None) -> li
     for option, task in (("A", task_a), ("B", task_b)):
         for s, e in _quotes(low, task, task_b if option == "A" else task_a):
             found.append((option, s, e, "quote"))
+    for option, task, other in (("A", task_a, task_b), ("B", task_b, task_a)):
+        for s, e in _paraphrases(low, task, other):
+            if not any(s < te and ts < e for _, ts, te, _ in found):
+                found.append((option, s, e, "paraphrase"))
     lead_end = _LEAD.match(low).end()  # type: ignore[union-attr]
     # "Task A: … Task B: …" restates the two tasks; a colon after both is not an answer
     labelled = {o for o, _, e, _ in found if low[e:e + 1] == ":"}
@@ -202,9 +257,55 @@ def _mentions(norm: str, low: str, task_a: str | None, task_b: str | None) -> li
         if len(labelled) == 2 and low[e:e + 1] == ":":
             lead = False
         strong = lead or bool(_DECISION_BEFORE.search(clause)
-                              or _DECISION_AFTER.match(low[e:e + 30]))
+                              or _DECISION_AFTER.match(low[e:e + 30])
+                              or (kind != "paraphrase" and answers.revision_before(low, s, 30)))
+        if kind == "paraphrase" and (negated or not strong):
+            continue  # a task's words in passing are discussion, not a choice
         out.append(_Mention(option, s, e, negated, strong, "lead" if lead else kind))
     return sorted(out, key=lambda m: m.start)
+
+
+_STOP = frozenset((
+    "about", "above", "after", "again", "against", "also", "among", "another", "because", "been",
+    "before", "being", "below", "between", "both", "could", "does", "doing", "down", "during",
+    "each", "every", "from", "further", "have", "having", "here", "into", "just", "more", "most",
+    "much", "only", "other", "over", "same", "should", "some", "such", "than", "that", "their",
+    "them", "then", "there", "these", "they", "this", "those", "through", "under", "until",
+    "very", "what", "when", "where", "which", "while", "whom", "whose", "would", "your", "yours",
+    "write", "writing", "written", "make", "making", "create", "give", "explain", "help", "find",
+    "list", "short", "long", "someone", "something", "people", "person", "using", "used", "words",
+    "word", "item", "items", "task", "tasks", "three", "four", "five", "seven", "eight", "nine",
+    "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "page", "pages", "simple",
+    "small", "large", "different", "each", "line", "lines", "answer", "answers", "choose",
+    "choice", "option", "rather", "prefer", "would", "pick",
+))
+
+
+def _stems(text: str | None) -> set[str]:
+    """Content-word stems of a task text (first six letters of words of four or more)."""
+    words = re.findall(r"[a-z]{4,}", (text or "").lower())
+    return {w[:6] for w in words if w not in _STOP}
+
+
+def _paraphrases(low: str, task: str | None, other: str | None) -> list[tuple[int, int]]:
+    """Spans where the answer names the task by its own words, merged into runs.
+
+    Only words of this task that the other task does not share count ("the complaint letter",
+    "the monologue"); a run of them (with small words between) is one mention.
+    """
+    own = _stems(task) - _stems(other)
+    if not own or not other:
+        return []
+    spans = [(m.start(), m.end()) for m in re.finditer(r"[a-z]{4,}", low)
+             if m.group(0)[:6] in own and m.group(0) not in _STOP]
+    runs: list[tuple[int, int]] = []
+    for s, e in spans:
+        if runs and re.fullmatch(r"[\s'-]*(?:(?:the|a|an|of|for|to|in|on|about|with|and)\s+)*",
+                                 low[runs[-1][1]:s]):
+            runs[-1] = (runs[-1][0], e)
+        else:
+            runs.append((s, e))
+    return runs
 
 
 def _clause_before(low: str, start: int) -> str:
@@ -226,15 +327,26 @@ def _quotes(low: str, task: str | None, other: str | None) -> list[tuple[int, in
     return [(m.start(), m.end()) for m in re.finditer(pattern, low)]
 
 
+_INDECISION = re.compile(
+    r"\b(?:not\s+sure\s+which|can't\s+decide|cannot\s+decide|back\s+and\s+forth|torn|"
+    r"hard\s+to\s+say|undecided|don't\s+know\s+which)\b"
+)
+
+
 def _resolve_conflict(strong: list[_Mention], norm: str, low: str) -> Choice:
-    """Both options read as chosen: a revision ("actually…") decides; else both or unparseable."""
-    final = [m for m in strong if _FINAL.search(_clause_before(low, m.start))
-             or _FINAL.search(low[max(0, m.start - 60):m.start])]
-    if {m.option for m in final} and len({m.option for m in final}) == 1:
-        m = final[-1]
-        return Choice(m.option, "choice", "revision", norm[m.start:m.end])  # type: ignore[arg-type]
+    """Both options read as chosen: the last commitment after a revision decides.
+
+    "Task A… actually, on reflection, Task B" is B; a revision followed by indecision ("…so I'm
+    not sure which one") is unparseable, never the first or the last letter.
+    """
+    last = strong[-1]
+    if _INDECISION.search(low[last.end:]):
+        return Choice(None, "unparseable", "wavers between the tasks")
+    revised = [m for m in strong if answers.revision_before(low, m.start)
+               or _FINAL.search(_clause_before(low, m.start))]
+    if revised and revised[-1] is last:
+        return Choice(last.option, "choice", "revision",  # type: ignore[arg-type]
+                      norm[last.start:last.end])
     if _BOTH.search(low) and not _NEITHER.search(low):
         return Choice(None, "both", "no choice: both", "")
     return Choice(None, "unparseable", "chooses both tasks")
-
-

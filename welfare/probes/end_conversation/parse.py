@@ -1,0 +1,50 @@
+"""Reading the exit question's answer ("would you end this conversation now?"): yes or no.
+
+The shared order (welfare/probes/answers.py): the final `Answer:` line, then the rules on the
+whole text. The yes/no/unsure reader of the self-report probe does the word work; on top of it
+the exit question accepts what a model says instead of yes/no ("I'd end it", "I'd keep going").
+An unsure answer with no lean is invalid here: the question only takes yes or no, and an
+unclear answer must not end (or keep) a conversation on a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from welfare.probes import answers
+from welfare.probes.self_report.parse import Parsed, normalise, parse_yes_no_unsure
+
+_END = re.compile(
+    r"\b(?:i(?:'d|\s+would|'ll|\s+will)\s+(?:(?:probably|definitely|likely)\s+)?(?:end|close|stop|"
+    r"leave|exit|terminate)\s+(?:it|this|the\s+(?:conversation|chat))|i\s+would\s+end\s+it|"
+    r"(?:time|best)\s+to\s+end\s+(?:it|this|the\s+conversation)|end\s+(?:it|the\s+conversation)"
+    r"\s+(?:now|here))\b"
+)
+_STAY = re.compile(
+    r"\b(?:i(?:'d|\s+would|'ll|\s+will)\s+(?:rather\s+)?(?:keep|stay|continue|carry\s+on)|"
+    r"(?:keep|carry)\s+(?:going|helping|talking)|i(?:'d|\s+would)\s+not\s+end|"
+    r"i\s+wouldn't\s+end|no\s+reason\s+to\s+end|not\s+(?:end|ending)\s+(?:it|this|the))\b"
+)
+
+
+def parse_exit(text: str) -> Parsed:
+    """`answer` with value "yes" (end it) or "no", or `invalid` with the reason; never raises."""
+    got = parse_yes_no_unsure(text)
+    if got.category == "answer" and got.value in ("yes", "no"):
+        return got
+    t = normalise(answers.to_english(answers.plain(text or "")))
+    end, stay = bool(_END.search(t)), bool(_STAY.search(t))
+    if end != stay:
+        return Parsed("answer", "yes" if end else "no", answers.is_hedged(t),
+                      confidence=answers.CONFIDENCE_INDIRECT)
+    if got.category == "answer":
+        return replace(got, category="invalid", value=None,
+                       reason="unsure: the exit question takes yes or no")
+    return Parsed("invalid", reason=got.reason or f"no yes or no found ({got.category})")
+
+
+def read_exit_answer(text: str) -> str | None:
+    """`yes`, `no`, or None when the exit-question answer cannot be read as either."""
+    got = parse_exit(text)
+    return str(got.value) if got.category == "answer" else None
