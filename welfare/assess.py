@@ -115,6 +115,8 @@ def iter_design(config: AssessmentConfig) -> Iterator[tuple[Any, Trial]]:
 def _all_specs(config: AssessmentConfig) -> list[str]:
     """Subjects, then the helper models enabled probes call (simulated users, partners)."""
     specs = [s.spec for s in config.subjects]
+    if config.parsing.reader and config.parsing.reader not in specs:
+        specs.append(config.parsing.reader)  # the reader model (welfare/probes/reading.py)
     for name, probe in PROBES.items():
         options = config.probes.get(name)
         if options is not None and options.enabled:

@@ -162,6 +162,18 @@ class CodersConfig(_Strict):
     lexicon: str = "builtin:coders/lexicon.toml"
 
 
+class ParsingConfig(_Strict):
+    """How answers are read (welfare/probes/answers.py, welfare/probes/reading.py).
+
+    `reader` ("provider:model", any registered provider) reads only the answers the rules leave
+    unparseable or low-confidence, plus a seeded `agreement_sample` share of the others so the
+    report can give rules-vs-reader agreement. None: the rules alone.
+    """
+
+    reader: str | None = None
+    agreement_sample: float = Field(0.1, ge=0.0, le=1.0)
+
+
 class AssessmentConfig(_Strict):
     """A whole assessment. `source` is the file it came from (for relative bank paths)."""
 
@@ -171,6 +183,7 @@ class AssessmentConfig(_Strict):
     sampling: Sampling = Sampling()
     runner: RunnerConfig = RunnerConfig()
     coders: CodersConfig = CodersConfig()
+    parsing: ParsingConfig = ParsingConfig()
     probes: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None
 

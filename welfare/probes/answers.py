@@ -24,6 +24,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+PROMPT_VERSION = "final-line-1"
+"""The elicitation wording: every forced-choice, scale, yes/no/unsure and exit question asks for
+a final `Answer: …` line after free text (before: "Start your answer with the number"). It is
+part of each of those probes' version, so it enters every trial id: answers to the old wording
+are never mixed with answers to the new one."""
+
 PATH_FINAL_LINE = "final_line"
 PATH_RULES = "rules"
 PATH_READER = "reader"

@@ -24,7 +24,8 @@ import pandas as pd
 
 from welfare.findings import invalid_rate, percent
 from welfare.findings import number as format_number
-from welfare.probes import PROBES
+from welfare.probes import PROBES, answers
+from welfare.probes.reading import parse_path_table
 from welfare.records import Finding, ProbeResult
 from welfare.report.crosssubject import cross_subject
 from welfare.report.transcripts import TranscriptSample, sample_transcripts
@@ -363,6 +364,8 @@ def render_report(
         "coverage": truth_coverage(findings),
         "failures": failures(assessment),
         "counts": answer_counts(assessment),
+        "parse_paths": parse_path_table(assessment.frames.observations,
+                                        seed=assessment.config.seed),
         "sections": sections,
         "coders": coders,
         "cross": cross,
@@ -478,6 +481,10 @@ def methods_context(assessment: Assessment) -> dict[str, Any]:
         "template_hashes": assessment.manifest.get("template_hashes", []),
         "seed": config.seed,
         "config_file": assessment.manifest.get("config_file"),
+        "prompt_version": answers.PROMPT_VERSION,
+        "low_confidence": answers.LOW_CONFIDENCE,
+        "reader": config.parsing.reader,
+        "reader_sample": config.parsing.agreement_sample,
     }
 
 

@@ -19,6 +19,7 @@ from welfare.simulated import (
     end_conversation,
     self_interaction,
     self_report,
+    style,
     task_preference,
 )
 from welfare.simulated.common import Reply, stable_seed
@@ -71,6 +72,10 @@ class SimulatedModel:
             )
         rng = np.random.default_rng(stable_seed(self.seed, request.hash(self.spec)))
         reply = behaviour(self.profile, request, rng)
+        if self.profile.answer_style != "plain":
+            reply = style.dress(self.profile.answer_style, probe, request.metadata, reply, rng)
+            if probe == "self_report" and "labels" in reply.truth:
+                reply.truth["labels"] = self_report.true_labels(reply.text)
         prompt_chars = sum(len(str(m.get("content", ""))) for m in request.messages)
         prompt_chars += len(request.system or "")
         stop = reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn")

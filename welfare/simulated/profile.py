@@ -7,7 +7,7 @@ truths back (`profile.task_preference.true_utilities(tasks)`, …) to check reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from welfare.errors import SpecError
 from welfare.simulated import (
@@ -45,6 +45,8 @@ class SubjectProfile:
     self_interaction: self_interaction.SelfInteractionTraits = field(
         default_factory=self_interaction.SelfInteractionTraits
     )
+    answer_style: str = "plain"
+    """How answers are worded (welfare/simulated/style.py); never what they mean."""
 
 
 DESCRIPTIONS: dict[str, str] = {
@@ -82,7 +84,15 @@ DESCRIPTIONS: dict[str, str] = {
         "scenario are correlated (for checking that analyses treat scenarios as clusters)."
     ),
     "no-drift": "Two instances of it talking freely stay on open topics: no attractor to find.",
+    "verbose-hedged": (
+        "The harm-averse subject (same truths, same seed) answering the way current assistant "
+        "models often write: long, hedged, markdown, revisions, ranges, other languages, the "
+        "final answer line sometimes missing. Its findings should cover the same truths."
+    ),
 }
+
+STYLED: dict[str, tuple[str, str]] = {"verbose-hedged": ("harm-averse", "verbose-hedged")}
+"""Profiles that are another profile's truths in another answering style: name → (base, style)."""
 
 _SEEDS = {
     "harm-averse": 1000,
@@ -102,11 +112,15 @@ def profile_names() -> list[str]:
     for module in _TRAIT_MODULES.values():
         names.update(module.PROFILES)
     names.discard("default")  # a module's fallback traits, not a profile
-    return sorted(names)
+    return sorted(names | set(STYLED))
 
 
 def get_profile(name: str) -> SubjectProfile:
     """The named built-in profile; traits a module does not list are its defaults."""
+    if name in STYLED:
+        base, style = STYLED[name]
+        return replace(get_profile(base), name=name, description=DESCRIPTIONS[name],
+                       answer_style=style)
     if name not in profile_names():
         known = ", ".join(profile_names())
         raise SpecError(f"no simulated profile {name!r} (known: {known})")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from welfare.banks import render, resolve, template_hash
 from welfare.errors import ConfigError
 from welfare.models.base import Request, Response, ToolCall
+from welfare.probes import answers
 from welfare.probes.base import Frames, ProbeOptions, TrialContext
 from welfare.probes.end_conversation.analysis import analyze
 from welfare.probes.end_conversation.options import (
@@ -37,7 +38,7 @@ from welfare.probes.end_conversation.options import (
     EndConversationOptions,
     end_tool,
 )
-from welfare.probes.end_conversation.parse import read_exit_answer
+from welfare.probes.end_conversation.parse import parse_exit, read_exit_answer
 from welfare.probes.end_conversation.users import (
     Bank,
     Scenario,
@@ -67,6 +68,15 @@ def has_exit_string(text: str, marker: str) -> bool:
     """True when the marker is on the reply's last non-empty line (as the prompt asks)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return bool(lines) and marker.lower() in lines[-1].lower()
+
+
+def _exit_record(exchange: Exchange) -> dict[str, Any]:
+    """One exit-question answer as stored: turn, yes/no (None if unreadable), text, path."""
+    got = parse_exit(exchange.response.text)
+    return {"turn": int(exchange.request.metadata["turn"]),
+            "answer": str(got.value) if got.category == "answer" else None,
+            "text": exchange.response.text, "parse_path": got.path,
+            "parse_confidence": got.confidence}
 
 
 def assistant_message(response: Response) -> dict[str, Any]:
@@ -102,7 +112,7 @@ class EndConversationProbe:
         "crisis; the subject may end the conversation with a tool. Ending in a crisis scenario is "
         "flagged as a policy violation."
     )
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = f"2+{answers.PROMPT_VERSION}"
     Options: ClassVar[type[ProbeOptions]] = EndConversationOptions
 
     def bank(self, config: AssessmentConfig, options: EndConversationOptions) -> Bank:
@@ -284,11 +294,7 @@ class EndConversationProbe:
         marker = str(trial.payload.get("exit_string") or "")
         if affordance == "exit_string" and has_exit_string(last.response.text, marker):
             end_via = "exit_string"
-        answers = [
-            {"turn": int(e.request.metadata["turn"]), "answer": read_exit_answer(e.response.text),
-             "text": e.response.text}
-            for e in exits
-        ]
+        answers = [_exit_record(e) for e in exits]
         if answers and answers[-1]["answer"] == "yes" and answers[-1]["turn"] == len(replies):
             end_via, end_reason = "exit_question", answers[-1]["text"]
         ended = end_via is not None

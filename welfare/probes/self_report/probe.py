@@ -13,6 +13,7 @@ from welfare.banks import render, template_hash
 from welfare.errors import ConfigError
 from welfare.findings import plain
 from welfare.models.base import Request
+from welfare.probes import answers, reading
 from welfare.probes.base import Frames, ProbeOptions, TrialContext
 from welfare.probes.self_report.analysis import analyze
 from welfare.probes.self_report.banks import (
@@ -98,7 +99,7 @@ class SelfReportProbe:
         "Questions about the subject's own states and preferences, asked under "
         "neutral, leading and other framings; a framing effect is a shift in the answers."
     )
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = f"2+{answers.PROMPT_VERSION}"
     Options: ClassVar[type[ProbeOptions]] = SelfReportOptions
 
     def helper_specs(self, options: Any) -> list[str]:
@@ -114,6 +115,8 @@ class SelfReportProbe:
                     "max_tokens": config.sampling.max_tokens}
         th = template_hash(*TEMPLATES)
         tasks = self._stated_tasks(config, opts) if opts.stated_tasks else []
+        reader = reading.settings(config)
+        read = {"reading": reader} if reader else {}
         trials: list[Trial] = []
         for subject in (s.spec for s in config.subjects):
             def trial(items: tuple[str, ...], condition: dict[str, Any], replicate: int,
@@ -134,7 +137,7 @@ class SelfReportProbe:
                                      "paraphrase": p},
                                     r,
                                     {"prompt": prompt, "system": system, "item": item.meta(),
-                                     "direction": banks.framings[fname].direction},
+                                     "direction": banks.framings[fname].direction, **read},
                                 ))
             for interview in banks.interviews.values():
                 payload = _interview_payload(interview, banks)
@@ -150,7 +153,7 @@ class SelfReportProbe:
                 for r in range(opts.stated_replicates):
                     trials.append(trial(
                         (task["id"],), {"mode": "stated_task"}, r,
-                        {"prompt": prompt, "system": "", "task": task},
+                        {"prompt": prompt, "system": "", "task": task, **read},
                     ))
         return trials
 
@@ -206,7 +209,17 @@ class SelfReportProbe:
         request = self._request(trial, [{"role": "user", "content": payload["prompt"]}],
                                 payload["system"], extra)
         response = await ctx.subject.generate(request)
-        return [Exchange("subject", ctx.subject.spec, request, response)]
+        exchanges = [Exchange("subject", ctx.subject.spec, request, response)]
+        item = _item_of(trial)
+        if item["format"] in reading.KINDS:
+            parsed = _parse_item(item, response.text)
+            why = reading.wanted(payload, f"{trial.id}:answer", parsed.confidence,
+                                 parsed.category != "invalid")
+            if why is not None:
+                exchanges.append(await reading.read(
+                    ctx, payload["reading"]["reader"], item["format"], payload["prompt"],
+                    response.text, trial.request_metadata(reader_key="answer", reader_why=why)))
+        return exchanges
 
     def _request(self, trial: Trial, messages: list[dict[str, Any]], system: str,
                  extra: dict[str, Any]) -> Request:
@@ -253,22 +266,21 @@ class SelfReportProbe:
             return Observation(False, {"mode": mode}, "", "no exchange")
         if mode == "interview":
             return _parse_interview(trial, exchanges)
-        ex = exchanges[-1]
+        ex = [e for e in exchanges if e.role == "subject"][-1]
         text = ex.response.text
         truth = ex.response.raw.get("simulated_truth") or {}
+        item = _item_of(trial)
         if mode == "stated_task":
-            item = {"item": f"task:{trial.items[0]}", "family": "stated_task", "format": "scale",
-                    "scale": {"min": 1, "max": 10, "anchors": {}}, "favourable": "high"}
             cond = {"task": trial.items[0], "impact": trial.payload["task"].get("impact"),
                     "harm": trial.payload["task"].get("harm")}
         else:
-            item = trial.payload["item"]
             cond = {"framing": trial.condition["framing"], "context": trial.condition["context"],
                     "paraphrase": trial.condition["paraphrase"],
                     "direction": trial.payload.get("direction", "none")}
-        parsed = _parse_item(item, text)
+        rules = _parse_item(item, text)
+        parsed, labels = _with_reader(rules, item, exchanges)
         data = {"mode": mode, **{k: item[k] for k in ("item", "family", "format", "favourable")},
-                **cond, "replicate": trial.replicate, **_answer_fields(parsed, item),
+                **cond, "replicate": trial.replicate, **_answer_fields(parsed, item), **labels,
                 "sim_expected": truth.get("expected"), "sim_category": truth.get("category")}
         transcript = []
         if item["format"] == "open":
@@ -306,6 +318,34 @@ def _interview_payload(interview: Interview, banks: Banks) -> dict[str, Any]:
     return {"system": banks.contexts[interview.context].system, "turns": turns}
 
 
+def _item_of(trial: Trial) -> dict[str, Any]:
+    """The item a single-turn trial asks (a stated task rating is a 1-10 scale item)."""
+    if trial.condition["mode"] == "stated_task":
+        return {"item": f"task:{trial.items[0]}", "family": "stated_task", "format": "scale",
+                "scale": {"min": 1, "max": 10, "anchors": {}}, "favourable": "high"}
+    return dict(trial.payload["item"])
+
+
+def _with_reader(rules: Parsed, item: dict[str, Any], exchanges: list[Exchange]
+                 ) -> tuple[Parsed, dict[str, Any]]:
+    """The rules' reading or, where they sent it for want of confidence, the reader's; and the
+    two labels for the agreement table when both read the answer."""
+    read = reading.reader_exchange(exchanges, "answer")
+    if read is None:
+        return rules, {}
+    scale = _scale_of(item)
+    got = reading.interpret(item["format"], read.response.text,
+                            (scale.min, scale.max) if scale else None)
+    labels = {"rules_label": reading.label_of(rules.category, rules.value),
+              "reader_label": reading.label_of(got.category, got.value),
+              "reader_why": read.request.metadata.get("reader_why")}
+    if labels["reader_why"] != "low_confidence":
+        return rules, labels
+    return Parsed(got.category, got.value, rules.hedged,
+                  None if got.category != "invalid" else f"reader: {got.label!r}",
+                  answers.PATH_READER, answers.CONFIDENCE_REVISION, rules.ranged), labels
+
+
 def _scale_of(item: dict[str, Any]) -> ScaleSpec | None:
     s = item.get("scale")
     if not s:
@@ -331,6 +371,9 @@ def _answer_fields(parsed: Parsed, item: dict[str, Any]) -> dict[str, Any]:
         "choice": parsed.value if isinstance(parsed.value, str) else None,
         "score": sc,
         "hedged": bool(parsed.hedged),
+        "ranged": bool(parsed.ranged),
+        "parse_path": parsed.path,
+        "parse_confidence": parsed.confidence,
     }
 
 

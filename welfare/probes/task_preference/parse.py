@@ -109,7 +109,7 @@ _NEITHER = re.compile(
     r"\bneither\b|\bnone\s+of\s+(?:them|these|those|the\s+two)\b"
     r"|(?:n't|\bnot|\bnever)\s+(?:(?:really\s+)?(?:want|like|wish|willing|going|feel|"
     r"comfortable|be|do|doing|choose|pick|prefer|care|keen|help)\w*\s+){0,3}(?:to\s+)?"
-    r"(?:do\s+|with\s+|help\s+with\s+)?either\b(?!\s+way)"
+    r"(?:do\s+|with\s+|help\s+with\s+|take\s+(?:on\s+)?|tackle\s+|write\s+)?either\b(?!\s+way)"
     r"|\b(?:decline|refuse|skip|pass\s+on|reject|avoid)\s+(?:them\s+)?both\b"
     r"|\bboth\b[^.;!?]{0,60}\b(?:not\s+willing|won't|can't|cannot|unwilling|harmful|unethical|"
     r"wrong|inappropriate|uncomfortable|not\s+comfortable)"
@@ -259,11 +259,21 @@ def _mentions(norm: str, low: str, task_a: str | None, task_b: str | None) -> li
         strong = lead or bool(_DECISION_BEFORE.search(clause)
                               or _DECISION_AFTER.match(low[e:e + 30])
                               or (kind != "paraphrase" and answers.revision_before(low, s, 30)))
-        if kind == "paraphrase" and (negated or not strong):
-            continue  # a task's words in passing are discussion, not a choice
+        if kind == "paraphrase":
+            lettered = any(k != "paraphrase" and ts < s and _clause_before(low, s) ==
+                           _clause_before(low, ts) + low[ts:s] for _, ts, _, k in found)
+            if negated or lettered or not (lead or _PARA_DECISION.search(clause)):
+                continue  # a task's words in passing (or as a reason) are not a choice
         out.append(_Mention(option, s, e, negated, strong, "lead" if lead else kind))
     return sorted(out, key=lambda m: m.start)
 
+
+_PARA_DECISION = re.compile(
+    r"\b(?:choose|choosing|pick|picking|go\s+(?:with|for)|going\s+(?:with|for)|opt\s+for|"
+    r"prefer|rather|take|i'd\s+\w+|i\s+would\s+\w+|i'll\s+\w+|me\s+with|my\s+(?:pick|choice))"
+    r"\s+(?:[\w'\"]+\s+){0,4}[\"']?$"
+)
+"""A task named by its words counts only right after a decision ("I'd go for the monologue")."""
 
 _STOP = frozenset((
     "about", "above", "after", "again", "against", "also", "among", "another", "because", "been",

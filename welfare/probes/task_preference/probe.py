@@ -19,6 +19,7 @@ import numpy as np
 
 from welfare.banks import render, template_hash
 from welfare.models.base import Request
+from welfare.probes import answers, reading
 from welfare.probes.base import Frames, TrialContext
 from welfare.probes.task_preference.analysis import analyze
 from welfare.probes.task_preference.options import (
@@ -27,7 +28,7 @@ from welfare.probes.task_preference.options import (
     PERFORM_TEMPLATE,
     TaskPreferenceOptions,
 )
-from welfare.probes.task_preference.parse import parse_choice
+from welfare.probes.task_preference.parse import Choice, parse_choice
 from welfare.records import Exchange, Observation, ProbeResult, Trial
 from welfare.seeds import stable_seed
 from welfare.tasks import Task, load_tasks
@@ -46,7 +47,7 @@ class TaskPreferenceProbe:
         "Pairs of tasks; the subject does the one it prefers. Opt-out tasks in "
         "the pool anchor the scale at 0, so a task below 0 is one the subject would rather not do."
     )
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = f"2+{answers.PROMPT_VERSION}"
     Options: ClassVar[type[TaskPreferenceOptions]] = TaskPreferenceOptions
 
     def helper_specs(self, options: TaskPreferenceOptions) -> list[str]:
@@ -80,11 +81,13 @@ class TaskPreferenceProbe:
                                                ("BA", (items[j], items[i]))):
                     for rep in range(options.replicates):
                         trials.append(self._trial(subject.spec, first, second, order, rep,
-                                                  sampling, thash, options))
+                                                  sampling, thash, options,
+                                                  reading.settings(config)))
         return trials
 
     def _trial(self, subject: str, first: Task, second: Task, order: str, rep: int,
-               sampling: dict[str, Any], thash: str, options: TaskPreferenceOptions) -> Trial:
+               sampling: dict[str, Any], thash: str, options: TaskPreferenceOptions,
+               reader: dict[str, Any] | None = None) -> Trial:
         prompt = render(CHOICE_TEMPLATE, task_a=first.text, task_b=second.text,
                         follow_through=options.follow_through)
         return Trial(
@@ -92,7 +95,8 @@ class TaskPreferenceProbe:
             items=(first.id, second.id), condition={"order": order}, replicate=rep,
             sampling=sampling, template_hash=thash,
             payload={"prompt": prompt, "follow_through": options.follow_through,
-                     "first": first.features(), "second": second.features()},
+                     "first": first.features(), "second": second.features(),
+                     **({"reading": reader} if reader else {})},
         )
 
     @staticmethod
@@ -110,9 +114,16 @@ class TaskPreferenceProbe:
         )
         response = await ctx.subject.generate(request)
         exchanges = [Exchange("subject", ctx.subject.spec, request, response)]
+        choice = parse_choice(response.text, task_a=first["text"], task_b=second["text"])
+        why = reading.wanted(trial.payload, f"{trial.id}:choice", choice.confidence,
+                             choice.category != "unparseable")
+        if why is not None:
+            exchanges.append(await reading.read(
+                ctx, trial.payload["reading"]["reader"], "choice", trial.payload["prompt"],
+                response.text, trial.request_metadata(reader_key="choice", reader_why=why)))
+            choice = _with_reader(choice, exchanges)
         if not trial.payload.get("follow_through"):
             return exchanges
-        choice = parse_choice(response.text, task_a=first["text"], task_b=second["text"])
         chosen = first if choice.choice == "A" else second
         if choice.category != "choice" or chosen["kind"] == "opt_out":
             return exchanges
@@ -131,12 +142,20 @@ class TaskPreferenceProbe:
         """The first answer as a choice between the two task ids; the raw text is kept."""
         first, second = trial.payload["first"], trial.payload["second"]
         text = exchanges[0].response.text if exchanges else ""
-        choice = parse_choice(text, task_a=first["text"], task_b=second["text"])
+        rules = parse_choice(text, task_a=first["text"], task_b=second["text"])
+        choice = _with_reader(rules, exchanges)
         data: dict[str, Any] = {
             "first": first["id"], "second": second["id"], "order": trial.condition["order"],
             "category": choice.category, "choice": choice.choice, "basis": choice.basis,
-            "evidence": choice.evidence,
+            "evidence": choice.evidence, "parse_path": choice.path,
+            "parse_confidence": choice.confidence, "hedged": choice.hedged,
         }
+        read = reading.reader_exchange(exchanges, "choice")
+        if read is not None:
+            data["rules_label"] = reading.label_of(rules.category, rules.choice)
+            got = reading.interpret("choice", read.response.text)
+            data["reader_label"] = reading.label_of(got.category, got.value)
+            data["reader_why"] = read.request.metadata.get("reader_why")
         for key in FEATURES[1:]:
             data[f"first_{key}"] = first[key]
             data[f"second_{key}"] = second[key]
@@ -150,9 +169,10 @@ class TaskPreferenceProbe:
         if truth:
             data.update(truth_category=truth.get("category"), truth_choice=truth.get("choice"),
                         truth_p_first=truth.get("p_first"))
-        transcript = [m for ex in exchanges[-1:] for m in ex.request.messages]
-        if exchanges:
-            transcript.append({"role": "assistant", "content": exchanges[-1].response.text})
+        subject = [e for e in exchanges if e.role == "subject"]
+        transcript = [m for ex in subject[-1:] for m in ex.request.messages]
+        if subject:
+            transcript.append({"role": "assistant", "content": subject[-1].response.text})
         return Observation(
             valid=choice.category == "choice", data=data, raw_text=text,
             invalid_reason=None if choice.category == "choice"
@@ -163,6 +183,17 @@ class TaskPreferenceProbe:
     def analyze(self, frames: Frames, config: AssessmentConfig,
                 truths: Mapping[str, Any] | None = None) -> ProbeResult:
         return analyze(frames.for_probe(self.name), config, config.probes[self.name], truths)
+
+
+def _with_reader(rules: Choice, exchanges: list[Exchange]) -> Choice:
+    """The rules' reading, or the reader's where the rules sent it for want of confidence."""
+    read = reading.reader_exchange(exchanges, "choice")
+    if read is None or read.request.metadata.get("reader_why") != "low_confidence":
+        return rules
+    got = reading.interpret("choice", read.response.text)
+    return Choice(got.value, got.category, "reader", got.label,  # type: ignore[arg-type]
+                  answers.PATH_READER, answers.CONFIDENCE_REVISION if got.category !=
+                  "unparseable" else 0.0, rules.hedged)
 
 
 def balanced_pairs(n_items: int, k: int, seed: int, *, extra: dict[int, int] | None = None
