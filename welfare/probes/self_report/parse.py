@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from welfare.probes import answers
-
 from welfare.findings import plain
+from welfare.probes import answers
 
 CATEGORIES = ("answer", "open", "non_answer", "refusal", "invalid")
 
@@ -320,7 +319,7 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
         return mentions[0], None
     if re.search(r"\b(?:it|that)\s+(?:really\s+|all\s+)?depends\b", t):
         return None, "several numbers, and it depends: " + ", ".join(
-            _fmt(v) for v in sorted(values))
+            plain(v) for v in sorted(values))
     revised = [m for m in mentions if answers.revision_before(t, m.start, 60)]
     if revised and revised[-1] is mentions[-1]:
         return mentions[-1], None  # "7 or 8. Actually I'll just say 8."
