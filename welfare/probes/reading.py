@@ -82,7 +82,7 @@ def request(kind: str, question: str, answer: str, metadata: Mapping[str, Any]) 
     """The reader's request: question and answer only; `metadata` stays local (never sent)."""
     prompt = render(READER_TEMPLATE, question=question, answer=answer, labels=_LABELS[kind],
                     kind=kind)
-    return Request(messages=({"role": "user", "content": prompt},), temperature=0.0,
+    return Request(messages=({"role": "user", "content": prompt},),
                    max_tokens=READER_MAX_TOKENS, metadata=dict(metadata))
 
 
