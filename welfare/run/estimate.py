@@ -7,9 +7,10 @@
   turns, a self-interaction's turns, a conversation's turns for the subject and the simulated
   user plus the exit question), since conversations may end early;
 - tokens, as upper bounds: output = requests × `max_tokens`; input = each request's prompt
-  (≈ 4 characters a token) plus, in a multi-turn trial, the earlier turns it carries;
-- cost from `welfare.models.pricing.estimate_cost` per subject (simulated subjects cost nothing;
-  a model without a list price is "unknown", never a guess);
+  (≈ 4 characters a token) plus, in a multi-turn trial, the earlier turns it carries; and as
+  a typical figure, with replies of `TYPICAL_REPLY_TOKENS` (or `max_tokens` if smaller);
+- cost from `welfare.models.pricing.estimate_cost` per subject, typical and at most
+  (simulated subjects cost nothing; a model without a list price is "unknown", never a guess);
 - memory: the bytes the design's trials take if held at once (the runner streams them, so the
   run holds only the trials in flight).
 
@@ -17,7 +18,7 @@
 the machine fails at once with MemoryError (turned into one line by `welfare.assess`) instead
 of swapping for minutes first.
 
-`guard` refuses a real-model run whose estimated cost exceeds `max_cost`, or whose cost is
+`guard` refuses a real-model run whose typical estimated cost exceeds `max_cost`, or whose cost is
 unknown and that sends more than `UNKNOWN_COST_REQUESTS` requests, unless `yes`.
 """
 
@@ -41,6 +42,8 @@ DEFAULT_MAX_COST = 10.0
 UNKNOWN_COST_REQUESTS = 1000
 """A real-model run of unknown price sending more requests than this asks for `--yes`."""
 CHARS_PER_TOKEN = 4
+TYPICAL_REPLY_TOKENS = 400
+"""Reply length assumed for the typical estimate (the upper bound assumes `max_tokens`)."""
 TRIAL_OVERHEAD_BYTES = 600
 """Python objects around a trial's JSON (dataclass, dicts, strings), measured roughly."""
 
@@ -62,15 +65,16 @@ class Estimate:
     batch: bool = False
     by_subject: Counter[str] = field(default_factory=Counter)
     usage: dict[str, Usage] = field(default_factory=dict)
+    typical_usage: dict[str, Usage] = field(default_factory=dict)
 
     @property
     def remaining(self) -> int:
         return self.trials - self.stored
 
-    def costs(self) -> dict[str, float | None]:
-        """USD per subject spec (None: no list price for that model)."""
-        return {spec: estimate_cost(spec, usage, batch=self.batch)
-                for spec, usage in self.usage.items()}
+    def costs(self, *, typical: bool = False) -> dict[str, float | None]:
+        """USD per subject spec, at most or typical (None: no list price for that model)."""
+        usage = self.typical_usage if typical else self.usage
+        return {spec: estimate_cost(spec, u, batch=self.batch) for spec, u in usage.items()}
 
     @property
     def cost_usd(self) -> float | None:
@@ -84,16 +88,19 @@ class Estimate:
         parts.append(f"up to {self.requests:,} requests")
         parts.append(f"up to {_si(self.input_tokens)} input / {_si(self.output_tokens)} output "
                      "tokens")
-        costs = self.costs()
+        costs, typical = self.costs(), self.costs(typical=True)
         real = {s: c for s, c in costs.items() if not s.startswith("simulated:")}
         if not real:
             parts.append("cost $0 (simulated subjects)")
         else:
             unknown = [s for s, c in real.items() if c is None]
             known = sum(c for c in real.values() if c is not None)
-            text = f"cost up to ${known:,.2f}" if not unknown else (
+            usual = sum(c for s, c in typical.items() if s in real and c is not None)
+            priced = (f"cost ≈ ${usual:,.2f} with ~{TYPICAL_REPLY_TOKENS}-token replies, "
+                      f"at most ${known:,.2f}")
+            text = priced if not unknown else (
                 f"cost unknown for {', '.join(unknown)} (no list price)"
-                + (f", up to ${known:,.2f} for the rest" if len(unknown) < len(real) else ""))
+                + (f"; for the rest {priced}" if len(unknown) < len(real) else ""))
             parts.append(text)
         parts.append(f"design ≈ {self.design_bytes / 1e6:,.1f} MB if held at once (streamed)")
         return "design: " + "; ".join(parts)
@@ -123,6 +130,8 @@ def estimate_design(work: Iterable[tuple[Any, Trial]], max_tokens: int,
     est = Estimate(batch=batch)
     inputs: Counter[str] = Counter()
     outputs: Counter[str] = Counter()
+    typical_in: Counter[str] = Counter()
+    typical = min(TYPICAL_REPLY_TOKENS, max_tokens)
     for _, trial in work:
         est.trials += 1
         text = json.dumps(trial.payload, ensure_ascii=False, default=str)
@@ -137,8 +146,11 @@ def estimate_design(work: Iterable[tuple[Any, Trial]], max_tokens: int,
         est.by_subject[trial.subject] += n
         inputs[trial.subject] += n * prompt + max_tokens * n * (n - 1) // 2
         outputs[trial.subject] += n * max_tokens
+        typical_in[trial.subject] += n * prompt + typical * n * (n - 1) // 2
     est.input_tokens, est.output_tokens = sum(inputs.values()), sum(outputs.values())
     est.usage = {s: Usage(inputs[s], outputs[s]) for s in est.by_subject}
+    est.typical_usage = {s: Usage(typical_in[s], est.by_subject[s] * typical)
+                         for s in est.by_subject}
     return est
 
 
@@ -146,14 +158,16 @@ def guard(est: Estimate, *, max_cost: float = DEFAULT_MAX_COST, yes: bool = Fals
     """Refuse (CostRefused) a real-model run above the cost guard unless `yes`."""
     if yes:
         return
-    costs = {s: c for s, c in est.costs().items() if not s.startswith("simulated:")}
+    costs = {s: c for s, c in est.costs(typical=True).items()
+             if not s.startswith("simulated:")}
     if not costs:
         return
     known = sum(c for c in costs.values() if c is not None)
+    ceiling = sum(c for s, c in est.costs().items() if s in costs and c is not None)
     if known > max_cost:
         raise CostRefused(
-            f"the design is estimated at up to ${known:,.2f}, above --max-cost "
-            f"${max_cost:,.2f}; rerun with --yes, or a higher --max-cost, to run it"
+            f"the design is estimated at ≈ ${known:,.2f} (at most ${ceiling:,.2f}), above "
+            f"--max-cost ${max_cost:,.2f}; rerun with --yes, or a higher --max-cost, to run it"
         )
     unknown = [s for s, c in costs.items() if c is None]
     requests = sum(est.by_subject[s] for s in unknown)
