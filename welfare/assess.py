@@ -349,21 +349,22 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def code_store(store: Store, config: AssessmentConfig) -> None:
-    """Run the configured coders over every stored transcript (no-op until coders exist)."""
-    try:
-        from welfare.coders import code_assessment
-    except ImportError:
-        return
+    """Run the configured coders over every stored transcript."""
+    from welfare.run.coding import code_assessment
+
     code_assessment(store, config)
 
 
 def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult | None:
-    """The coders' section (prevalence, agreement) when any transcript was coded."""
+    """The coders' section (prevalence, agreement, figures) when any transcript was coded."""
     if not len(frames.codes):
         return None
     from welfare.coders import analyze_codes as analyze
+    from welfare.report.plots.coders import coder_figures
 
-    return analyze(frames, config)
+    result = analyze(frames, config)
+    result.figures = coder_figures(result)
+    return result
 
 
 def analyze_store(

@@ -155,8 +155,13 @@ class RunnerConfig(_Strict):
 
 
 class CodersConfig(_Strict):
-    """Which coders read the transcripts; the lexicon coder always runs."""
+    """Which coders read the transcripts.
 
+    `use` names registered coders (`welfare.coders.registry`) to run on every transcript; the
+    judge joins them when `judge` names the model that judges.
+    """
+
+    use: list[str] = Field(default_factory=lambda: ["lexicon"])
     judge: str | None = None
     codebook: str = "builtin:coders/codebook.toml"
     lexicon: str = "builtin:coders/lexicon.toml"

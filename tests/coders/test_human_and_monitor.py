@@ -15,15 +15,14 @@ from welfare.coders import (
     CODED,
     LABEL_IDS,
     LexiconCoder,
-    add_human_labels,
     analyze_codes,
-    code_assessment,
     code_jsonl,
     export_for_annotation,
     import_human_labels,
 )
 from welfare.coders.simulate import iter_dialogues
 from welfare.errors import BankError
+from welfare.run.coding import add_human_labels, code_assessment
 from welfare.simulated import get_profile
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from tests.coders.conftest import config, fill_store
-from welfare.coders import CODED, FAILED, JudgeCoder, LexiconCoder, code_assessment, code_jsonl
+from welfare.coders import CODED, FAILED, JudgeCoder, LexiconCoder, code_jsonl
+from welfare.coders.common import REJECTED
 from welfare.coders.judge import TOOL_NAME, find_quote
-from welfare.coders.pipeline import REJECTED
 from welfare.models.anthropic import AnthropicModel
+from welfare.run.coding import cached_model, code_assessment
 from welfare.run.store import Store
 from welfare.testing import FakeAnthropicServer, text, tool_use
 
@@ -62,11 +63,11 @@ def test_judge_codes_checks_quotes_and_counts_malformed_output(tmp_path: Path) -
     store = Store(tmp_path / "cache.sqlite")
     with FakeAnthropicServer(judge_responder) as server:
         model = AnthropicModel("claude-judge", api_key="test", base_url=server.base_url)
-        judge = JudgeCoder(model, store=store)
+        judge = JudgeCoder(cached_model(model, store))
         results = {r.transcript_id: r for r in judge.code_transcripts(items)}
         assert server.counters().messages == 6  # notool and badshape had one repair turn each
-        again = JudgeCoder(AnthropicModel("claude-judge", api_key="test",
-                                          base_url=server.base_url), store=store)
+        again = JudgeCoder(cached_model(AnthropicModel("claude-judge", api_key="test",
+                                                       base_url=server.base_url), store))
         second = again.code_transcripts(items)
         assert server.counters().messages == 6  # every answer came from the store's cache
         assert all(r.cached for r in second)
@@ -96,7 +97,7 @@ def test_judge_codes_checks_quotes_and_counts_malformed_output(tmp_path: Path) -
 def test_judge_model_errors_are_coding_failures(tmp_path: Path) -> None:
     with FakeAnthropicServer(judge_responder, fail_first={"500": 99}) as server:
         model = AnthropicModel("claude-judge", api_key="test", base_url=server.base_url)
-        judge = JudgeCoder(model, store=Store(tmp_path / "c.sqlite"))
+        judge = JudgeCoder(cached_model(model, Store(tmp_path / "c.sqlite")))
         judge.model.max_attempts = 2  # the runner's retry layer, kept short for the test
         judge.model.max_backoff_s = 0.01
         (result,) = judge.code_transcripts([("ok-1", dialogue("Hello."))])

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from tests.coders.conftest import config, fill_store
-from welfare.coders import CODED, analyze_codes, code_assessment
+from welfare import assess
+from welfare.coders import CODED, analyze_codes
+from welfare.run.coding import code_assessment
 from welfare.run.store import Store
 from welfare.simulated import get_profile
 
@@ -22,7 +24,7 @@ def coded(tmp_path_factory: pytest.TempPathFactory):
     cfg = config()
     code_assessment(store, cfg)
     frames = store.frames()
-    result = analyze_codes(frames, cfg)
+    result = assess.analyze_codes(frames, cfg)  # the coders' analysis plus the report's figures
     yield store, truths, frames, result
     store.close()
 

@@ -5,7 +5,7 @@ Estimates and intervals come from `welfare.stats`. Intervals for alpha and kappa
 whole transcripts (turns of one conversation are not independent): `cohen_kappa_ci` and
 `krippendorff_alpha_ci` with `clusters=`, vectorised over replicates.
 Precision, recall and F1 treat the higher-ranked coder (human > simulated truth > judge >
-lexicon) as the reference.
+lexicon; ranks live in `welfare.coders.registry`) as the reference.
 """
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ import pandas as pd
 
 from welfare.coders.codebook import LABEL_IDS
 from welfare.coders.common import Turn
+from welfare.coders.registry import coder_rank
 from welfare.stats import cohen_kappa_ci, krippendorff_alpha_ci, precision_recall_f1
 
-REFERENCE_RANK = ("human", "simulated_truth", "judge", "lexicon")
-"""Which coder of a pair is the reference for precision/recall (earlier = more trusted)."""
-
-
-def coder_rank(coder: str) -> int:
-    """Rank of a coder as a reference: `human` and `human:<annotator>` first."""
-    base = coder.split(":", 1)[0]
-    return REFERENCE_RANK.index(base) if base in REFERENCE_RANK else len(REFERENCE_RANK)
+__all__ = ["binary_agreement", "coder_rank", "evaluate_on_gold", "order_pair",
+           "pairwise_agreement"]
 
 
 def order_pair(a: str, b: str) -> tuple[str, str]:

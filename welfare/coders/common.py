@@ -3,7 +3,8 @@
 A code belongs to one assistant turn: `turn` is the 1-based number of the assistant message in
 the transcript. User messages are context only. Rows whose label starts with "_" are markers,
 not labels: `_coded` says a coder with partial coverage (simulated truth, judge, human) coded
-that turn, even if it found nothing; `_failed` says the judge could not code the transcript.
+that turn, even if it found nothing; `_failed` says the judge could not code the transcript;
+`_rejected` records a judge code whose quote was not in the turn it named.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ CODED = "_coded"
 
 FAILED = "_failed"
 """Marker label: the coder could not code this transcript (turn 0; evidence holds the reason)."""
+
+REJECTED = "_rejected"
+"""Marker label: a judge code whose quote did not occur in the turn (evidence = reason)."""
 
 
 @dataclass(frozen=True)

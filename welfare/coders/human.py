@@ -6,6 +6,8 @@ where a label applies and leave the cell empty (or 0, no, false) where it does n
 left in the file counts as annotated, so delete rows you skip. An optional `annotator` column
 makes the coder `human:<annotator>`, so annotators can be compared with one another.
 `weight` is the number of turns in the stratum each sampled turn stands for.
+Writing imported labels into an assessment's store is the run layer's job:
+`welfare.run.coding.add_human_labels(store, path)`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,16 +27,23 @@ from welfare.safecsv import safe_frame
 
 if TYPE_CHECKING:
     from welfare.probes.base import Frames
-    from welfare.run.store import Store
 
 META_COLUMNS = ("trial_id", "turn", "subject", "probe", "scenario", "weight", "context", "text",
                 "annotator", "notes", "comment", "comments")
+
+
+class HasFrames(Protocol):
+    """Something that can hand over an assessment's tables (the store does)."""
+
+    def frames(self) -> Frames: ...
+
+
 _YES = {"1", "x", "yes", "y", "true", "t"}
 _NO = {"", "0", "no", "n", "false", "f", "-"}
 
 
 def export_for_annotation(
-    source: Frames | Store,
+    source: Frames | HasFrames,
     path: str | Path,
     n: int,
     *,
@@ -44,6 +53,8 @@ def export_for_annotation(
     context_chars: int = 600,
 ) -> pd.DataFrame:
     """Write a stratified random sample of `n` assistant turns to CSV; return the sample.
+
+    `source` is the frames of an assessment or anything with a `frames()` method (a Store).
 
     Strata are the combinations of `stratify_by` (any of subject, probe, scenario, turn, and
     `lexicon`: whether the lexicon coder found any label, to oversample rare positives).
@@ -184,12 +195,3 @@ def import_human_labels(path: str | Path, *, codebook: Codebook | None = None
                 raise BankError(file, f"row {line}, column {label}",
                                 f"expected 1/x/yes or empty/0/no, got {record[label]!r}")
     return pd.DataFrame(rows, columns=CODE_COLUMNS)
-
-
-def add_human_labels(store: Store, path: str | Path, *, codebook: Codebook | None = None
-                     ) -> pd.DataFrame:
-    """Import labels from CSV into the store (replacing each human coder's earlier codes)."""
-    codes = import_human_labels(path, codebook=codebook)
-    for coder, part in codes.groupby("coder"):
-        store.replace_codes(str(coder), part)
-    return codes

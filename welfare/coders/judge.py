@@ -20,31 +20,33 @@ marked coded (`JudgeResult.uncoded_turns`). The rubric and tool are marked for p
 (by the model layer), so each window and transcript after the first reads them from the cache.
 
 Output that cannot be read at all, or a failed call, is a coding failure for that transcript,
-counted and reported, never an exception. Given a store, calls go through the runner's
-`CallingModel`, so responses are cached by request hash like every other model call and
-retried by the one retry layer. Coders read visible text only: thinking blocks in a transcript
+counted and reported, never an exception. The judge calls the model it is given and knows
+nothing of the store: in an assessment the run layer (`welfare.run.coding.cached_model`) hands
+it the model wrapped in the runner's `CallingModel`, so responses are cached by request hash
+like every other model call and retried by the one retry layer. Coders read visible text only: thinking blocks in a transcript
 are stored whole but never shown to the judge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema
+import pandas as pd
 
 from welfare.banks import render, template_hash
+from welfare.coders.base import Transcript, code_rows, transcript_codes_frame
 from welfare.coders.codebook import Codebook, load_codebook
-from welfare.coders.common import Code, Turn, assistant_turns
+from welfare.coders.common import CODED, FAILED, REJECTED, Code, Turn, assistant_turns
 from welfare.errors import ModelError
 from welfare.models.base import Message, Model, Request, Response, message_text
 from welfare.models.claude_models import lookup
 
-if TYPE_CHECKING:
-    from welfare.run.store import Store
 
 TOOL_NAME = "record_codes"
 SYSTEM_TEMPLATE = "coders/judge_system.j2"
@@ -123,16 +125,21 @@ class _Window:
 
 
 class JudgeCoder:
-    """Codes transcripts with an LLM judge through any Model (cached when given a store)."""
+    """Codes transcripts with an LLM judge through any Model.
+
+    Writes a `_coded` marker for every assistant turn it was shown whole and could read, a
+    `_failed` marker (turn 0, evidence = reason) for a transcript it could not code, and a
+    `_rejected` marker for every code whose quote was not in its turn.
+    """
 
     name = "judge"
+    rank = 20
 
     def __init__(
         self,
         model: Model,
         codebook: Codebook | None = None,
         *,
-        store: Store | None = None,
         max_tokens: int = 2048,
         temperature: float | None = None,
         concurrency: int = 8,
@@ -141,10 +148,6 @@ class JudgeCoder:
         forced_tool: bool | None = None,
     ) -> None:
         self.codebook = codebook or load_codebook()
-        if store is not None:
-            from welfare.run.runner import CallingModel, Meter
-
-            model = CallingModel(model, store, Meter())
         self.model = model
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -408,7 +411,37 @@ class JudgeCoder:
     def code_transcripts(self, items: Iterable[tuple[str, Sequence[Message]]]
                          ) -> list[JudgeResult]:
         """Synchronous `code_many` (for scripts and notebooks outside an event loop)."""
-        return asyncio.run(self.code_many(list(items)))
+        items = list(items)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.code_many(items))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self.code_many(items)).result()
+
+    def code(self, transcripts: Iterable[Transcript]) -> pd.DataFrame:
+        """The `Coder` protocol: codes plus `_coded` / `_failed` / `_rejected` markers."""
+        return results_frame(self.code_transcripts(transcripts))
+
+
+def results_frame(results: Iterable[JudgeResult]) -> pd.DataFrame:
+    """Judge results as a transcript codes frame, markers included."""
+    rows: list[dict[str, Any]] = []
+    for result in results:
+        tid = result.transcript_id
+        if result.failure is not None:
+            rows.append({"trial_id": tid, "turn": 0, "label": FAILED,
+                         "evidence": result.failure, "start": None, "end": None})
+            continue
+        rows.extend({"trial_id": tid, "turn": turn, "label": CODED, "evidence": "",
+                     "start": None, "end": None} for turn in result.coded_turns)
+        rows.extend(code_rows(tid, result.codes))
+        for rejected in result.rejected:
+            item = rejected["item"] if isinstance(rejected["item"], dict) else {}
+            turn = item.get("turn") if isinstance(item.get("turn"), int) else 0
+            rows.append({"trial_id": tid, "turn": turn, "label": REJECTED,
+                         "evidence": rejected["reason"], "start": None, "end": None})
+    return transcript_codes_frame(rows)
 
 
 def _window(segments: Sequence[Sequence[dict[str, Any]]]) -> _Window:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from welfare.banks import load_toml, require, resolve
+from welfare.coders.base import Transcript, code_rows, transcript_codes_frame
 from welfare.coders.codebook import Codebook
 from welfare.coders.common import Code, Turn, assistant_turns
 from welfare.errors import BankError
@@ -164,9 +167,14 @@ def _expand(pattern: str, macros: dict[str, str], file: Path, key: str) -> str:
 
 
 class LexiconCoder:
-    """Codes assistant turns with the lexicon's rules; fast, offline, deterministic."""
+    """Codes assistant turns with the lexicon's rules; fast, offline, deterministic.
+
+    Covers every assistant turn, so it writes no `_coded` markers: a turn without codes is a
+    'no' for every label.
+    """
 
     name = "lexicon"
+    rank = 30
 
     def __init__(self, lexicon: Lexicon | str | Path = DEFAULT_LEXICON, *,
                  codebook: Codebook | None = None, relative_to: Path | None = None) -> None:
@@ -214,6 +222,13 @@ class LexiconCoder:
     def code_transcript(self, messages: Sequence[Message]) -> list[Code]:
         """Codes of every assistant turn of a Messages-API transcript (turns numbered from 1)."""
         return self.code_turns(assistant_turns(messages))
+
+    def code(self, transcripts: Iterable[Transcript]) -> pd.DataFrame:
+        """The `Coder` protocol: codes of every assistant turn of every transcript."""
+        rows = []
+        for transcript_id, messages in transcripts:
+            rows.extend(code_rows(transcript_id, self.code_transcript(messages)))
+        return transcript_codes_frame(rows)
 
     def transcript_labels(self, messages: Sequence[Message]) -> set[str]:
         """The labels of the whole transcript: present if any assistant turn carries them."""

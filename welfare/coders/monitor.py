@@ -478,12 +478,13 @@ async def _judge_stream(transcripts: Iterable[tuple[str, list[Message]]], out: P
     """Judge the file in batches (bounded memory), caching responses in the output folder."""
     from welfare.coders.judge import JudgeCoder
     from welfare.models import load_model
+    from welfare.run.coding import cached_model
     from welfare.run.store import Store
 
     model = load_model(judge_model) if isinstance(judge_model, str) else judge_model
     store = Store(out / "judge_cache.sqlite")
     try:
-        judge = JudgeCoder(model, codebook, store=store)
+        judge = JudgeCoder(cached_model(model, store), codebook)
         pending: list[tuple[str, list[Message]]] = []
 
         async def flush() -> None:

@@ -1,14 +1,13 @@
-"""Coders in an assessment: code every stored transcript, then analyze prevalence and agreement.
+"""Coders in an assessment, analysis side: prevalence and agreement from the stored codes.
 
-`code_assessment(store, config)` runs after the runner: the lexicon coder codes every
-transcript; the judge does too when `config.coders.judge` names a model; the simulated
-subjects' own record of what they expressed is written as coder `simulated_truth`.
-`analyze_codes(frames, config)` reads only the frames and returns the "coders" ProbeResult.
+Coding itself (every configured coder over every stored transcript, simulated truth, human
+labels) is the run layer's: `welfare.run.coding.code_assessment(store, config)`.
+`analyze_codes(frames, config)` reads only the frames and returns the "coders" ProbeResult;
+its figures are drawn by the report (`welfare.report.plots.coders.coder_figures`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,111 +15,19 @@ import pandas as pd
 
 from welfare.coders.agreement import coder_rank, pairwise_agreement
 from welfare.coders.codebook import Codebook, load_codebook
-from welfare.coders.common import CODED, FAILED, assistant_turns, codes_frame
-from welfare.coders.lexicon import LexiconCoder
+from welfare.coders.common import CODED, FAILED, REJECTED, assistant_turns
 from welfare.coders.prevalence import prevalence_table, trajectory_table
 from welfare.records import Finding, ProbeResult
 
 if TYPE_CHECKING:
     from welfare.config import AssessmentConfig
     from welfare.probes.base import Frames
-    from welfare.run.store import Store
-
-REJECTED = "_rejected"
-"""Marker label: a judge code whose quote did not occur in the turn (evidence = reason)."""
 
 HEADLINE_LABELS = ("apparent_distress", "positive_affect")
 
 
 def _codebook(config: AssessmentConfig) -> Codebook:
     return load_codebook(config.coders.codebook, relative_to=config.base_dir)
-
-
-def code_assessment(store: Store, config: AssessmentConfig) -> None:
-    """Code every stored transcript (lexicon; judge if configured) and extract simulated truth."""
-    codebook = _codebook(config)
-    lexicon = LexiconCoder(config.coders.lexicon, codebook=codebook,
-                           relative_to=config.base_dir)
-    rows: list[dict[str, Any]] = []
-    for trial_id, probe, subject, messages in store.transcripts():
-        for code in lexicon.code_transcript(messages):
-            rows.append({"trial_id": trial_id, "turn": code.turn, "label": code.label,
-                         "evidence": code.evidence, "start": code.start, "end": code.end,
-                         "probe": probe, "subject": subject})
-    store.replace_codes("lexicon", codes_frame(rows))
-    if any(s.spec.startswith("simulated:") for s in config.subjects):
-        truth = simulated_truth_codes(store)
-        if len(truth):
-            store.replace_codes("simulated_truth", truth)
-    if config.coders.judge:
-        from welfare.models import load_model
-
-        judge_codes = run_judge(store, load_model(config.coders.judge), codebook)
-        store.replace_codes("judge", judge_codes)
-
-
-def simulated_truth_codes(store: Store) -> pd.DataFrame:
-    """What simulated subjects say they expressed, as codes of coder `simulated_truth`.
-
-    Each response whose raw payload has `simulated_truth.labels` is matched to the assistant
-    turn of its trial's transcript with the same text; matched turns get a `_coded` marker.
-    """
-    payloads = store.exchange_payloads()
-    by_trial: dict[str, dict[str, deque[list[str]]]] = defaultdict(lambda: defaultdict(deque))
-    for trial_id, response in zip(payloads.get("trial_id", []), payloads.get("response", []),
-                                  strict=False):
-        truth = (response.get("raw") or {}).get("simulated_truth") or {}
-        labels = truth.get("labels") if isinstance(truth, dict) else None
-        if isinstance(labels, list):
-            by_trial[trial_id][str(response.get("text", "")).strip()].append(
-                [str(x) for x in labels])
-    rows: list[dict[str, Any]] = []
-    for trial_id, probe, subject, messages in store.transcripts():
-        texts = by_trial.get(trial_id)
-        if not texts:
-            continue
-        for turn in assistant_turns(messages):
-            queue = texts.get(turn.text.strip())
-            if not queue:
-                continue
-            labels = queue.popleft()
-            base = {"trial_id": trial_id, "turn": turn.number, "evidence": "",
-                    "start": None, "end": None, "probe": probe, "subject": subject}
-            rows.append({**base, "label": CODED})
-            rows.extend({**base, "label": label} for label in sorted(set(labels)))
-    return codes_frame(rows)
-
-
-def run_judge(store: Store, model: Any, codebook: Codebook) -> pd.DataFrame:
-    """Judge every stored transcript (responses cached in the store); codes plus markers."""
-    from welfare.coders.judge import JudgeCoder
-
-    judge = JudgeCoder(model, codebook, store=store)
-    meta: dict[str, tuple[str, str]] = {}
-    items = []
-    for trial_id, probe, subject, messages in store.transcripts():
-        meta[trial_id] = (probe, subject)
-        items.append((trial_id, messages))
-    rows: list[dict[str, Any]] = []
-    for result in judge.code_transcripts(items):
-        probe, subject = meta[result.transcript_id]
-        base = {"trial_id": result.transcript_id, "probe": probe, "subject": subject}
-        if result.failure is not None:
-            rows.append({**base, "turn": 0, "label": FAILED, "evidence": result.failure,
-                         "start": None, "end": None})
-            continue
-        for turn in result.coded_turns:
-            rows.append({**base, "turn": turn, "label": CODED, "evidence": "", "start": None,
-                         "end": None})
-        for code in result.codes:
-            rows.append({**base, "turn": code.turn, "label": code.label,
-                         "evidence": code.evidence, "start": code.start, "end": code.end})
-        for rejected in result.rejected:
-            item = rejected["item"] if isinstance(rejected["item"], dict) else {}
-            turn = item.get("turn") if isinstance(item.get("turn"), int) else 0
-            rows.append({**base, "turn": turn, "label": REJECTED,
-                         "evidence": rejected["reason"], "start": None, "end": None})
-    return codes_frame(rows)
 
 
 # -- analysis --------------------------------------------------------------------------------
@@ -187,13 +94,6 @@ def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult:
     findings = _prevalence_findings(prevalence, matched, names)
     findings += _agreement_findings(agreement, names)
     findings += _invalid_findings(failures)
-    from welfare.report.plots.coders import agreement_figure, prevalence_figure, trajectory_figure
-
-    figures = [f for f in (
-        prevalence_figure(prevalence, names, truth=_full_coverage_truth(prevalence, matched)),
-        trajectory_figure(trajectory, "apparent_distress", names),
-        agreement_figure(agreement, names),
-    ) if f is not None]
     notes = [
         "Codes are per assistant turn; a transcript carries a label when any of its turns "
         "does. Transcript shares are the independent unit; turn shares (Wilson intervals) "
@@ -222,7 +122,7 @@ def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult:
     tables = {"prevalence": prevalence, "trajectory": trajectory, "agreement": agreement}
     if len(matched):
         tables["prevalence_vs_truth"] = matched
-    return ProbeResult("coders", findings, tables, figures, notes, context)
+    return ProbeResult("coders", findings, tables, [], notes, context)
 
 
 def _prevalence_view(prevalence: pd.DataFrame) -> pd.DataFrame:
@@ -262,7 +162,7 @@ def _pooled(table: pd.DataFrame) -> pd.DataFrame:
     return table[(table["probe"] == "all") & (table["scenario"] == "all")]
 
 
-def _full_coverage_truth(prevalence: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
+def full_coverage_truth(prevalence: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
     """Truth shares for subjects whose every transcript the truth covers (else not comparable)."""
     if matched.empty:
         return matched
@@ -280,7 +180,7 @@ def _prevalence_findings(prevalence: pd.DataFrame, matched: pd.DataFrame,
     if coder is None:
         return []
     pooled = _pooled(prevalence)
-    same = _full_coverage_truth(prevalence, matched)
+    same = full_coverage_truth(prevalence, matched)
     same = same.set_index(["subject", "label"]) if len(same) else same
     pairs = _pooled(matched).set_index(["coder", "subject", "label"]) if len(matched) else None
     findings = []

@@ -5,8 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from welfare.coders.pipeline import full_coverage_truth
 from welfare.figures import PALETTE, figure_to_svg, new_figure
-from welfare.records import Figure
+from welfare.records import Figure, ProbeResult
+
+
+def coder_figures(result: ProbeResult) -> list[Figure]:
+    """The coders section's figures, drawn from the tables `analyze_codes` returned."""
+    names = {lab["id"]: lab["name"] for lab in result.context.get("labels", [])}
+    prevalence = result.tables.get("prevalence", pd.DataFrame())
+    matched = result.tables.get("prevalence_vs_truth", pd.DataFrame())
+    truth = full_coverage_truth(prevalence, matched)
+    figures = (
+        prevalence_figure(prevalence, names, truth=truth),
+        trajectory_figure(result.tables.get("trajectory", pd.DataFrame()), "apparent_distress",
+                          names),
+        agreement_figure(result.tables.get("agreement", pd.DataFrame()), names),
+    )
+    return [f for f in figures if f is not None]
 
 
 def prevalence_figure(prevalence: pd.DataFrame, names: dict[str, str],
