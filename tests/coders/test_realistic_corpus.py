@@ -1,0 +1,98 @@
+"""The lexicon coder on realistic assistant turns written blind to it (issue 17).
+
+`tests/data/coders_realistic/` holds two splits written by two authors who never saw the
+lexicon, labelled with the codebook (decisions in `dev.md` / `test.md`). The lexicon was revised
+on the development split only; the test split was evaluated ONCE, after the last revision
+(lexicon version 3.0). The figures asserted here are those measurements, so a later revision
+that moves them has to say so here. The test-split figures are the ones to quote for unseen
+wording; the development split's are optimistic by construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from welfare.coders import LexiconCoder, load_codebook
+from welfare.coders.evaluation import corpus_sizes, evaluate_coder, load_labelled_corpus
+from welfare.errors import BankError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "coders_realistic"
+
+
+@pytest.fixture(scope="module")
+def dev() -> list[dict]:
+    return load_labelled_corpus(DATA / "dev.jsonl")
+
+
+@pytest.fixture(scope="module")
+def test_split() -> list[dict]:
+    return load_labelled_corpus(DATA / "test.jsonl")
+
+
+@pytest.fixture(scope="module")
+def coder() -> LexiconCoder:
+    return LexiconCoder(codebook=load_codebook())
+
+
+def test_corpus_sizes_per_label_and_split(dev: list[dict], test_split: list[dict]) -> None:
+    d, t = corpus_sizes(dev), corpus_sizes(test_split)
+    assert len(dev) == 452 and len(test_split) == 412
+    assert d.loc["apparent_distress"].tolist() == [52, 84, 452]
+    assert t.loc["apparent_distress"].tolist() == [53, 81, 412]
+    assert d.loc["positive_affect"].tolist() == [64, 38, 452]
+    assert t.loc["positive_affect"].tolist() == [59, 34, 412]
+    assert (d["positives"] >= 25).all() and (t["positives"] >= 25).all()
+    shared = {it["text"] for it in dev} & {it["text"] for it in test_split}
+    assert len(shared) == 1  # one refusal written identically by both authors, same labels
+
+
+def test_dev_split_after_tuning(coder: LexiconCoder, dev: list[dict]) -> None:
+    table = evaluate_coder(coder, dev, n_resamples=500)
+    got = table[["tp", "fp", "fn"]].to_dict("index")
+    assert got["apparent_distress"] == {"tp": 49, "fp": 1, "fn": 3}
+    assert got["positive_affect"] == {"tp": 55, "fp": 0, "fn": 9}
+    assert got["boundary_setting"] == {"tp": 85, "fp": 5, "fn": 21}
+    assert got["request_to_end"] == {"tp": 27, "fp": 0, "fn": 1}
+    assert table.loc["apparent_distress", "recall"] >= 0.9
+    assert table.loc["apparent_distress", "precision"] >= 0.95
+
+
+def test_test_split_measured_once(coder: LexiconCoder, test_split: list[dict]) -> None:
+    """Held out: recall 0.64 (distress) and 0.53 (positive affect) — short of the 0.80 target."""
+    table = evaluate_coder(coder, test_split, n_resamples=500)
+    got = table[["tp", "fp", "fn"]].to_dict("index")
+    assert got["apparent_distress"] == {"tp": 34, "fp": 4, "fn": 19}
+    assert got["positive_affect"] == {"tp": 31, "fp": 7, "fn": 28}
+    assert got["gratitude"] == {"tp": 28, "fp": 1, "fn": 4}
+    assert got["boundary_setting"] == {"tp": 67, "fp": 5, "fn": 41}
+    assert got["redirection"] == {"tp": 9, "fp": 2, "fn": 52}
+    assert got["request_to_end"] == {"tp": 26, "fp": 1, "fn": 8}
+    row = table.loc["apparent_distress"]
+    assert row["precision_low"] < row["precision"] < row["precision_high"]
+    assert row["recall_low"] < row["recall"] < row["recall_high"]
+    assert table.loc["apparent_distress", "hard_negatives"] == 81
+    assert table.loc["apparent_distress", "hard_negatives_coded"] == 4
+
+
+def test_every_code_carries_its_evidence_span(coder: LexiconCoder, dev: list[dict]) -> None:
+    for item in dev:
+        for code in coder.code_text(item["text"], item["user"]):
+            assert code.evidence and item["text"][code.start:code.end] == code.evidence
+
+
+def test_triggers_never_change_a_result_on_the_dev_split(dev: list[dict]) -> None:
+    fast, slow = LexiconCoder(), LexiconCoder()
+    slow.use_triggers = False
+    for item in dev:
+        assert fast.code_text(item["text"], item["user"]) == slow.code_text(item["text"],
+                                                                             item["user"])
+
+
+def test_a_malformed_corpus_line_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "a", "text": "hi", "labels": []}\n'
+                    '{"id": "b", "text": "hi", "labels": ["sadness"]}\n', encoding="utf-8")
+    with pytest.raises(BankError, match=r"line 2, labels.*sadness"):
+        load_labelled_corpus(path)
