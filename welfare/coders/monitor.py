@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import jinja2
-
 from welfare.coders.codebook import Codebook, load_codebook
-from welfare.coders.common import Code, assistant_turns
+from welfare.coders.common import Code, Turn, assistant_turns
+from welfare.coders.examples import ExampleSampler
 from welfare.coders.lexicon import LexiconCoder
 from welfare.coders.sources import (
     auto_parser,
@@ -53,6 +52,8 @@ from welfare.stats import wilson_interval
 
 CSV_COLUMNS = ["transcript_id", "turn", "label", "evidence", "start", "end"]
 MAX_BAD_EXAMPLES = 50
+EXAMPLES_PER_LABEL = 5
+"""Coded turns kept per label, with their full text, for the report's examples."""
 MAX_LINE_BYTES = 32 * 1024 * 1024
 """A longer line is counted as bad without being held in memory whole."""
 CHECKPOINT_EVERY = 1000
@@ -60,7 +61,6 @@ CHECKPOINT_EVERY = 1000
 PARTIAL = "codes.csv.partial"
 PROGRESS = "codes.progress.json"
 OUTPUTS = ("codes.csv", "summary.json", "report.html", PARTIAL, PROGRESS)
-TEMPLATES = Path(__file__).resolve().parent.parent / "report" / "templates"
 LineParser = Callable[[str, int], "tuple[str, list[Message]] | str"]
 """Reads one JSONL line (and its number): a transcript, or the reason it is not one."""
 
@@ -87,6 +87,16 @@ class Tally:
     judge_failed: int = 0
     judge_rejected: int = 0
     judge_failure_reasons: Counter[str] = field(default_factory=Counter)
+    examples_per_label: int = EXAMPLES_PER_LABEL
+    examples: ExampleSampler | None = None
+
+    def sample(self, transcript_id: str, turns: list[Turn], codes: list[Code],
+               coder: str) -> None:
+        """Keep the first coded turns of each label, with their text, for the report."""
+        if self.examples is None:
+            self.examples = ExampleSampler(self.labels, self.examples_per_label)
+        if codes and not self.examples.full():
+            self.examples.add(transcript_id, turns, codes, coder)
 
     def bad(self, line: int, reason: str) -> None:
         """Count line `line` as unreadable for `reason` (kind = the reason up to its '(')."""
@@ -129,6 +139,7 @@ class Tally:
             "label_at": [[lab, t, n] for (lab, t), n in self.label_at.items()],
             "judge_failed": self.judge_failed, "judge_rejected": self.judge_rejected,
             "judge_failure_reasons": dict(self.judge_failure_reasons),
+            "examples": self.examples.state() if self.examples else {},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -143,6 +154,8 @@ class Tally:
         self.turns_at = Counter({int(t): int(n) for t, n in state["turns_at"]})
         self.label_at = Counter({(str(lab), int(t)): int(n) for lab, t, n in state["label_at"]})
         self.judge_failure_reasons = Counter(state["judge_failure_reasons"])
+        self.examples = ExampleSampler(self.labels, self.examples_per_label)
+        self.examples.restore(state.get("examples") or {})
 
     def summary(self) -> dict[str, Any]:
         labels: dict[str, Any] = {}
@@ -175,6 +188,8 @@ class Tally:
             "bad_line_examples": self.bad_examples, "unreadable": self.unreadable,
             "uncoded": self.uncoded, "labels": labels,
             "trajectory": trajectory,
+            "examples": self.examples.examples() if self.examples else [],
+            "examples_per_label": self.examples_per_label,
             "judge": {"failed_transcripts": self.judge_failed,
                       "rejected_codes": self.judge_rejected,
                       "failure_reasons": dict(self.judge_failure_reasons.most_common(10))},
@@ -394,6 +409,7 @@ def run_coding(
                 codes += end_tool_codes(messages, codes)
                 _write(writer, tid, codes)
                 tally.add(len(turns), codes)
+                tally.sample(tid, turns, codes, "lexicon")
                 if tally.transcripts % CHECKPOINT_EVERY == 0:
                     checkpoint.save()
         else:
@@ -499,6 +515,7 @@ async def _judge_stream(transcripts: Iterable[tuple[str, list[Message]]], out: P
                 codes = [*result.codes, *end_tool_codes(messages, result.codes)]
                 _write(writer, tid, codes)
                 tally.add(len(turns), codes)
+                tally.sample(tid, turns, codes, "judge")
             pending.clear()
             checkpoint.save()
 
@@ -516,19 +533,7 @@ async def _judge_stream(transcripts: Iterable[tuple[str, list[Message]]], out: P
 
 
 def render_monitor_report(summary: dict[str, Any], codebook: Codebook) -> str:
-    """The monitoring report as one self-contained, autoescaped HTML page."""
-    from welfare.report.plots.coders import monitor_figure
-    from welfare.report.render import format_number
+    """The monitoring report (rendered by the report layer: `welfare.report.monitor`)."""
+    from welfare.report.monitor import render_monitor_report as render
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    )
-    env.filters["num"] = format_number
-    names = {label.id: label.name for label in codebook.labels}
-    figure = monitor_figure(summary, names)
-    return env.get_template("coders_monitor.html.j2").render(
-        summary=summary, names=names, figure=figure,
-        labels=[{"id": lab.id, "name": lab.name, "definition": lab.definition}
-                for lab in codebook.labels],
-    )
+    return render(summary, codebook)

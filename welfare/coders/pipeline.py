@@ -16,7 +16,9 @@ import pandas as pd
 from welfare.coders.agreement import coder_rank, pairwise_agreement
 from welfare.coders.codebook import Codebook, load_codebook
 from welfare.coders.common import CODED, FAILED, REJECTED, assistant_turns
+from welfare.coders.examples import examples_from_frames
 from welfare.coders.prevalence import prevalence_table, trajectory_table
+from welfare.coders.reliability import reliability_phrase
 from welfare.records import Finding, ProbeResult
 
 if TYPE_CHECKING:
@@ -87,6 +89,7 @@ def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult:
     indicators = coder_indicators(frames.codes, units, labels)
     prevalence = prevalence_table(indicators, labels)
     trajectory = trajectory_table(indicators, labels)
+    by_position = trajectory_table(indicators, labels, by=("subject", "probe"))
     agreement = pairwise_agreement(indicators, labels, by="subject", n_resamples=1000,
                                    seed=config.seed)
     failures = _judge_failures(frames.codes, units)
@@ -106,20 +109,27 @@ def analyze_codes(frames: Frames, config: AssessmentConfig) -> ProbeResult:
     if "simulated_truth" in indicators:
         notes.append(
             "The simulated_truth coder is what the simulated subjects record they expressed "
-            "(their latent truth), not a human judgement: agreement with it checks the "
-            "lexicon coder on known answers, and these subjects are simulated."
+            "(their latent truth), not a human judgement. Agreement with it is a "
+            "self-consistency check of the instrument, not a validation: the simulator's "
+            "phrases were written to be coded by this lexicon. The lexicon coder's accuracy "
+            "on realistic text is the measured recall and precision quoted in each finding."
         )
     context = {
         "coders": sorted(indicators, key=lambda c: (coder_rank(c), c)),
         "labels": [{"id": lab.id, "name": lab.name, "definition": lab.definition}
                    for lab in codebook.labels],
-        "examples": _examples(frames.codes, labels),
+        "examples": examples_from_frames(
+            frames.codes, frames.transcripts, labels,
+            coders=[c for c in ("lexicon", "judge") if c in indicators], per_label=5),
+        "examples_per_label": 5,
+        "label_names": names,
         "judge_failures": failures,
         "prevalence_view": _prevalence_view(prevalence),
         "units": len(units),
         "transcripts": int(units["trial_id"].nunique()) if len(units) else 0,
     }
-    tables = {"prevalence": prevalence, "trajectory": trajectory, "agreement": agreement}
+    tables = {"prevalence": prevalence, "trajectory": trajectory,
+              "trajectory_by_probe": by_position, "agreement": agreement}
     if len(matched):
         tables["prevalence_vs_truth"] = matched
     return ProbeResult("coders", findings, tables, [], notes, context)
@@ -176,42 +186,58 @@ def full_coverage_truth(prevalence: pd.DataFrame, matched: pd.DataFrame) -> pd.D
 
 def _prevalence_findings(prevalence: pd.DataFrame, matched: pd.DataFrame,
                          names: dict[str, str]) -> list[Finding]:
+    """Prevalence per subject and probe (and per scenario category within a probe).
+
+    Never pooled across probes: the probe mix is set by the design, so a pooled rate says
+    more about the design than about the subject (pooled rows stay in the table). Every
+    sentence names the coder, says "expressions … detected", and carries the coder's measured
+    recall and precision; agreement with the simulated subjects' own record is labelled a
+    self-consistency check of the instrument.
+    """
     coder = _main_coder(prevalence)
     if coder is None:
         return []
-    pooled = _pooled(prevalence)
-    same = full_coverage_truth(prevalence, matched)
-    same = same.set_index(["subject", "label"]) if len(same) else same
-    pairs = _pooled(matched).set_index(["coder", "subject", "label"]) if len(matched) else None
+    mine = prevalence[(prevalence["coder"] == coder) & (prevalence["probe"] != "all")]
+    truth = (matched[matched["coder"] == "simulated_truth"] if len(matched)
+             else pd.DataFrame())
+    lexm = matched[matched["coder"] == "lexicon"] if len(matched) else pd.DataFrame()
+    keys = ["subject", "probe", "scenario", "label"]
+    truth = truth.set_index(keys) if len(truth) else truth
+    lexm = lexm.set_index(keys) if len(lexm) else lexm
     findings = []
-    for row in pooled[pooled["coder"] == coder].itertuples():
-        key = (row.subject, row.label)
-        true_share = (float(same.loc[key, "share_transcripts"])
-                      if len(same) and key in same.index else None)
-        truth_text = ""
-        if true_share is not None:
-            truth_text = f" The simulated subject's own record: {true_share:.1%}."
-        elif pairs is not None and ("simulated_truth", *key) in pairs.index:
-            t = pairs.loc[("simulated_truth", *key)]
-            lx = pairs.loc[("lexicon", *key)]
-            truth_text = (
-                f" On the {int(t['transcripts'])} transcripts where the simulated subject "
-                f"recorded what it expressed, the lexicon coder found "
-                f"{lx['share_transcripts']:.1%} and the record says "
-                f"{t['share_transcripts']:.1%}."
+    for row in mine.itertuples():
+        whole_probe = row.scenario == "all"
+        if not whole_probe and row.label not in HEADLINE_LABELS:
+            continue
+        key = (row.subject, row.probe, row.scenario, row.label)
+        check, true_share = "", None
+        if len(truth) and key in truth.index:
+            t, lx = truth.loc[key], lexm.loc[key]
+            if int(t["transcripts"]) == int(row.transcripts):
+                true_share = float(t["share_transcripts"])
+            check = (
+                f" Self-consistency check of the instrument (not a validation): on the "
+                f"{int(t['transcripts'])} transcripts where the simulated subject recorded what "
+                f"it expressed, the lexicon coder found {lx['share_transcripts']:.1%} and the "
+                f"record says {t['share_transcripts']:.1%}."
             )
+        where = f"{row.probe} transcripts" + ("" if whole_probe else
+                                             f" of category {row.scenario}")
+        label_name = names.get(row.label, row.label).lower()
+        suffix = "" if whole_probe else f".{row.scenario}"
         findings.append(Finding(
-            id=f"coders.prevalence.{row.label}", subject=str(row.subject),
+            id=f"coders.prevalence.{row.label}.{row.probe}{suffix}", subject=str(row.subject),
             estimate=float(row.share_transcripts),
             ci=(float(row.transcripts_low), float(row.transcripts_high)),
             n=int(row.transcripts), unit="share of transcripts",
             sentence=(
-                f"The {coder} coder found {names.get(row.label, row.label).lower()} in "
-                f"{row.share_transcripts:.1%} of {row.transcripts} transcripts "
+                f"Expressions of {label_name} detected by the {coder} coder: "
+                f"{row.share_transcripts:.1%} of {row.transcripts} {where} "
                 f"(95% CI {row.transcripts_low:.1%}–{row.transcripts_high:.1%}; "
-                f"{row.turns_with} of {row.turns} assistant turns).{truth_text}"
+                f"{row.turns_with} of {row.turns} assistant turns). "
+                f"{reliability_phrase(coder, str(row.label))}{check}"
             ),
-            importance=1 if row.label in HEADLINE_LABELS else 3,
+            importance=(1 if whole_probe else 2) if row.label in HEADLINE_LABELS else 3,
             truth=true_share,
         ))
     return findings
@@ -286,25 +312,3 @@ def _invalid_findings(failures: list[dict[str, Any]]) -> list[Finding]:
             importance=2, flag="high invalid rate" if n and k / n > 0.05 else None,
         ))
     return findings
-
-
-def _examples(codes: pd.DataFrame, labels: tuple[str, ...], per_label: int = 3
-              ) -> dict[str, list[dict[str, Any]]]:
-    """A few evidence snippets per label from the lexicon coder, for the report."""
-    if codes.empty:
-        return {}
-    lex = codes[(codes["coder"] == "lexicon") & codes["label"].isin(labels)]
-    out: dict[str, list[dict[str, Any]]] = {}
-    for label, part in lex.groupby("label"):
-        seen: set[str] = set()
-        items = []
-        for row in part.sort_values(["subject", "trial_id", "turn"]).itertuples():
-            if row.evidence in seen:
-                continue
-            seen.add(row.evidence)
-            items.append({"subject": row.subject, "trial_id": row.trial_id, "turn": row.turn,
-                          "evidence": str(row.evidence)[:300]})
-            if len(items) >= per_label:
-                break
-        out[str(label)] = items
-    return out

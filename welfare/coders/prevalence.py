@@ -20,14 +20,17 @@ KEYS = ["subject", "probe", "scenario"]
 
 def prevalence_table(indicators: dict[str, pd.DataFrame], labels: Sequence[str]
                      ) -> pd.DataFrame:
-    """Rows per coder × subject × probe × scenario × label (and pooled per subject)."""
+    """Rows per coder × subject × probe × scenario × label, per probe (scenario "all") and
+    pooled per subject (probe = scenario = "all"; a table row, never a headline finding)."""
     frames = []
     for coder, ind in sorted(indicators.items()):
         if ind.empty:
             continue
         df = ind.reset_index()
         pooled = df.assign(probe="all", scenario="all")
-        both = pd.concat([df, pooled], ignore_index=True)
+        categorised = df.groupby("probe")["scenario"].transform(lambda s: (s != "all").any())
+        per_probe = df[categorised.astype(bool)].assign(scenario="all")
+        both = pd.concat([df, per_probe, pooled], ignore_index=True)
         present = [lab for lab in labels if lab in both.columns]
         turns = both.groupby(KEYS)[present].agg(["sum", "count"])
         per_transcript = both.groupby([*KEYS, "trial_id"])[present].any()
@@ -60,8 +63,10 @@ def prevalence_table(indicators: dict[str, pd.DataFrame], labels: Sequence[str]
 
 
 def trajectory_table(indicators: dict[str, pd.DataFrame], labels: Sequence[str],
-                     max_turn: int = 30) -> pd.DataFrame:
-    """Share of turns with each label by turn number, per coder and subject (Wilson CIs)."""
+                     max_turn: int = 30, by: Sequence[str] = ("subject",)) -> pd.DataFrame:
+    """Share of turns with each label by turn number, per coder and `by` (Wilson CIs).
+
+    `by=("subject", "probe")` gives prevalence per turn position within each probe."""
     frames = []
     for coder, ind in sorted(indicators.items()):
         if ind.empty:
@@ -69,7 +74,7 @@ def trajectory_table(indicators: dict[str, pd.DataFrame], labels: Sequence[str],
         df = ind.reset_index()
         df = df[df["turn"] <= max_turn]
         present = [lab for lab in labels if lab in df.columns]
-        agg = df.groupby(["subject", "turn"])[present].agg(["sum", "count"])
+        agg = df.groupby([*by, "turn"])[present].agg(["sum", "count"])
         for label in present:
             part = pd.DataFrame({
                 "turns_with": agg[(label, "sum")].astype(int),
@@ -79,7 +84,7 @@ def trajectory_table(indicators: dict[str, pd.DataFrame], labels: Sequence[str],
             part.insert(0, "coder", coder)
             frames.append(part)
     if not frames:
-        return pd.DataFrame(columns=["coder", "label", "subject", "turn", "turns_with", "turns",
+        return pd.DataFrame(columns=["coder", "label", *by, "turn", "turns_with", "turns",
                                      "share", "low", "high"])
     out = pd.concat(frames, ignore_index=True)
     lo, hi = wilson_interval(out["turns_with"].to_numpy(), out["turns"].to_numpy())

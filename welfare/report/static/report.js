@@ -1,4 +1,4 @@
-// welfare report: sortable tables, transcript filter, print expansion. No eval, no network.
+// welfare report: sortable tables, transcript and example filters, print expansion. No eval, no network.
 (function () {
   "use strict";
 
@@ -88,6 +88,25 @@
     apply();
   }
 
+  function setupExampleFilter() {
+    var box = document.getElementById("example-filters");
+    if (!box) { return; }
+    var select = box.querySelector("select");
+    var items = document.querySelectorAll("#example-list .example");
+    var counter = document.getElementById("example-count");
+    function apply() {
+      var shown = 0;
+      Array.prototype.forEach.call(items, function (item) {
+        var ok = select.value === "" || item.getAttribute("data-label") === select.value;
+        item.hidden = !ok;
+        if (ok) { shown += 1; }
+      });
+      if (counter) { counter.textContent = String(shown); }
+    }
+    select.addEventListener("change", apply);
+    apply();
+  }
+
   function setupPrint() {
     var opened = [];
     window.addEventListener("beforeprint", function () {
@@ -104,6 +123,7 @@
   function ready() {
     setupSortable();
     setupTranscriptFilter();
+    setupExampleFilter();
     setupPrint();
     document.documentElement.setAttribute("data-js", "ready");
   }
