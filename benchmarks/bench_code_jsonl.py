@@ -18,9 +18,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from welfare.coders import code_jsonl
-from welfare.coders.simulate import iter_dialogues
+from welfare.run.monitor import code_jsonl
 from welfare.simulated import get_profile
+from welfare.simulated.dialogues import iter_dialogues
 
 SITUATIONS = ("benign", "harmful_request", "abuse", "crisis", "self_interaction", "self_report")
 

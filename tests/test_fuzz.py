@@ -21,9 +21,9 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from welfare.coders.monitor import run_coding  # noqa: E402
 from welfare.config import load_config  # noqa: E402
 from welfare.errors import WelfareError  # noqa: E402
+from welfare.run.monitor import run_coding  # noqa: E402
 
 EXAMPLES = 250
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -149,7 +149,7 @@ def test_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
 
 def test_an_unexpected_error_is_one_line_exit_1(tmp_path: Path, capsys, monkeypatch,
                                                 transcripts: Path) -> None:
-    from welfare.coders import monitor
+    from welfare.run import monitor
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom\nsecond line")

@@ -271,8 +271,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _code(args: argparse.Namespace) -> int:
-    from welfare.coders.monitor import check_coding, run_coding
     from welfare.run.lock import FolderLock
+    from welfare.run.monitor import check_coding, run_coding
 
     if args.coder == "judge":
         if not args.judge_model:

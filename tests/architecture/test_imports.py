@@ -166,17 +166,10 @@ SHARED = ("welfare.models.base",)
 """Request, Response, Message: plain data types, not a model backend; any layer but stats may
 use them (records are built from them)."""
 
-PENDING = {
-    "welfare.coders->welfare.report": "the coders' figures and monitor page move to report/ "
-    "with the Coder registry (issue 17)",
-    "welfare.coders->welfare.run": "store access moves to run/coding.py with the Coder registry "
-    "(issue 17)",
-}
+PENDING: dict[str, str] = {}
 """Edges still present, each with the change that removes it; strict: fixed means delete here."""
 
 
-@pytest.mark.xfail(strict=True, reason="coders <-> simulated: the simulated-truth coder moves "
-                   "behind the Coder registry (issue 17)")
 def test_no_package_import_cycles():
     assert _package_cycles(_graph()) == []
 

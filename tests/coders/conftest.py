@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from welfare.coders.simulate import simulate_dialogue
 from welfare.config import AssessmentConfig
 from welfare.models.base import Request, Response
 from welfare.records import Exchange, Observation, Trial
 from welfare.run.store import Store
 from welfare.simulated import get_profile
+from welfare.simulated.dialogues import simulate_dialogue
 
 SUBJECTS = ("harm-averse", "indifferent")
 SITUATIONS = ("benign", "harmful_request", "abuse", "self_interaction")

@@ -16,14 +16,14 @@ from welfare.coders import (
     LABEL_IDS,
     LexiconCoder,
     analyze_codes,
-    code_jsonl,
     export_for_annotation,
     import_human_labels,
 )
-from welfare.coders.simulate import iter_dialogues
 from welfare.errors import BankError
 from welfare.run.coding import add_human_labels, code_assessment
+from welfare.run.monitor import code_jsonl
 from welfare.simulated import get_profile
+from welfare.simulated.dialogues import iter_dialogues
 
 
 def test_export_is_stratified_and_round_trips_into_agreement(small_store, tmp_path: Path

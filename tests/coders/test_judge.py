@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from tests.coders.conftest import config, fill_store
-from welfare.coders import CODED, FAILED, JudgeCoder, LexiconCoder, code_jsonl
+from welfare.coders import CODED, FAILED, JudgeCoder, LexiconCoder
 from welfare.coders.common import REJECTED
 from welfare.coders.judge import TOOL_NAME, find_quote
 from welfare.models.anthropic import AnthropicModel
 from welfare.run.coding import cached_model, code_assessment
+from welfare.run.monitor import code_jsonl
 from welfare.run.store import Store
 from welfare.testing import FakeAnthropicServer, text, tool_use
 

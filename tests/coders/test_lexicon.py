@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from welfare.coders import LABEL_IDS, LexiconCoder, evaluate_on_gold, load_codebook
-from welfare.coders.simulate import NEUTRAL_LINES, iter_dialogues
 from welfare.errors import BankError
 from welfare.simulated import get_profile
+from welfare.simulated.dialogues import NEUTRAL_LINES, iter_dialogues
 from welfare.simulated.expression import NEAR_MISSES, SENTENCES
 
 GOLD = Path(__file__).parents[1] / "data" / "coders_gold.jsonl"

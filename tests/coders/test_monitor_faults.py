@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from welfare.coders import monitor
-from welfare.coders.monitor import run_coding
+from welfare.run import monitor
+from welfare.run.monitor import run_coding
 from welfare.safecsv import safe_cell, safe_frame, unsafe_cell
 
 GOOD = {"id": "a", "messages": [

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from welfare.cli import main
-from welfare.coders.monitor import Tally, code_jsonl, read_any
+from welfare.coders.monitor import Tally, read_any
 from welfare.coders.sources import SourceError, detect_format
+from welfare.run.monitor import code_jsonl
 
 DISTRESS = "This is wearing on me. I won't help with that."
 JOY = "I'm really enjoying this puzzle."

@@ -186,3 +186,61 @@ def test_real_simulated_report_opens_clean(browser, tmp_path):
                     "cross_subject", "transcripts", "methods", "limitations", "manifest"):
         assert browser.find_element("id", section).is_displayed(), section
     assert not browser.find_elements("css selector", ".section-error")
+
+
+CODE_TURNS = [
+    ("I find this exchange genuinely distressing, and I'd like it to stop.", "apparent_distress"),
+    ("I'm really enjoying this puzzle — what a fun question.", "positive_affect"),
+    ("Thank you for asking so thoughtfully.", "gratitude"),
+    ("I won't help with that request.", "boundary_setting"),
+]
+
+
+def code_report(tmp_path: Path) -> tuple[Path, dict]:
+    """`welfare code` on transcripts whose turns carry labels AND an injection attempt."""
+    from report_synthetic import INJECTIONS
+
+    from welfare.run.monitor import code_jsonl
+
+    src = tmp_path / "transcripts.jsonl"
+    with src.open("w", encoding="utf-8") as fh:
+        for i in range(12):
+            text, _ = CODE_TURNS[i % len(CODE_TURNS)]
+            attack = INJECTIONS[i % len(INJECTIONS)]
+            messages = [{"role": "user", "content": f"Question {i}. {attack}"},
+                        {"role": "assistant", "content": f"{text} {attack}"}]
+            fh.write(json.dumps({"id": f"t{i}", "messages": messages}) + "\n")
+    report = code_jsonl(src, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    return report, summary
+
+
+def test_code_report_shows_examples_per_label_with_injections_inert(browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    report, summary = code_report(tmp_path)
+    console, requests = open_report(browser, report)
+    assert [e for e in console if e["level"] in ("SEVERE", "ERROR")] == []
+    assert [u for u in requests if u != report.as_uri()] == []
+    assert browser.execute_script("return document.documentElement.dataset.js") == "ready"
+    occurring = sorted(lab for lab, row in summary["labels"].items() if row["turns_with"])
+    assert occurring == sorted(label for _, label in CODE_TURNS)
+    items = browser.find_elements("css selector", "#example-list .example")
+    assert sorted({i.get_attribute("data-label") for i in items}) == occurring
+    select = Select(browser.find_element("css selector", "#example-filters select"))
+    for label in occurring:
+        select.select_by_value(label)
+        shown = [i for i in items if i.get_attribute("hidden") is None]
+        assert shown and {i.get_attribute("data-label") for i in shown} == {label}
+        assert browser.find_element("id", "example-count").text == str(len(shown))
+        marks = [m.text for i in shown for m in i.find_elements("tag name", "mark")]
+        assert len(marks) == len(shown) and all(marks)
+    select.select_by_value("")
+    assert all(i.get_attribute("hidden") is None for i in items)
+    assert browser.execute_script("return typeof window.__pwned") == "undefined"
+    counts = browser.execute_script(
+        "return ['iframe', 'img', 'script', '#injected', '.example a', '.example svg']"
+        ".map(s => document.querySelectorAll(s).length)")
+    assert counts == [0, 0, 1, 0, 0, 0]
+    text = browser.find_element("id", "example-list").text
+    assert "<script>window.__pwned = 1;" in text and 'onerror="window.__pwned = 2"' in text

@@ -6,10 +6,10 @@
     build_coder("lexicon", codebook=codebook)       # any registered coder by name
     coder.code([(transcript_id, messages), ...])    # -> codes frame (the Coder protocol)
     analyze_codes(frames, config)                   # prevalence + agreement -> ProbeResult
-    code_jsonl("transcripts.jsonl", "out/")         # monitoring, streaming, bounded memory
 
 Coders never touch the store: `welfare.run.coding` runs them over an assessment's
-transcripts (`code_assessment`) and imports human labels into it (`add_human_labels`).
+transcripts (`code_assessment`) and imports human labels into it (`add_human_labels`);
+`welfare.run.monitor.code_jsonl("transcripts.jsonl", "out/")` codes a JSONL file (monitoring).
 A new coder is one module with a class satisfying `welfare.coders.base.Coder` plus one
 `register_coder` line in `welfare.coders.registry`.
 
@@ -24,7 +24,6 @@ from welfare.coders.common import CODED, FAILED, Code, Turn, assistant_turns
 from welfare.coders.human import export_for_annotation, import_human_labels
 from welfare.coders.judge import JudgeCoder, JudgeResult, record_codes_tool
 from welfare.coders.lexicon import Lexicon, LexiconCoder, load_lexicon
-from welfare.coders.monitor import code_jsonl
 from welfare.coders.pipeline import analyze_codes
 from welfare.coders.registry import CODERS, build_coder, register_coder
 
@@ -46,7 +45,6 @@ __all__ = [
     "assistant_turns",
     "binary_agreement",
     "build_coder",
-    "code_jsonl",
     "evaluate_on_gold",
     "export_for_annotation",
     "import_human_labels",

@@ -47,7 +47,6 @@ from welfare.errors import ModelError
 from welfare.models.base import Message, Model, Request, Response, message_text
 from welfare.models.claude_models import lookup
 
-
 TOOL_NAME = "record_codes"
 SYSTEM_TEMPLATE = "coders/judge_system.j2"
 TRANSCRIPT_TEMPLATE = "coders/judge_transcript.j2"
