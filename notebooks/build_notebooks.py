@@ -383,6 +383,99 @@ outputs["ended_by_subject"] = ended.groupby("subject")["ended"].sum().astype(int
     ],
 )
 
+JUDGE_VS_HUMANS = notebook(
+    "Measuring the judge against human labels",
+    "The LLM judge's codes are only worth citing once its agreement with people is measured on "
+    "the transcripts of the model being assessed. The procedure: (1) run the assessment with a "
+    "judge (`[coders] judge = \"anthropic:<model>\"` in the config); (2) export a stratified "
+    "sample of assistant turns to CSV with `welfare.coders.export_for_annotation`; (3) people "
+    "label it with the codebook (one column per label, 1 or empty; an `annotator` column keeps "
+    "raters apart); (4) import it with `welfare.run.coding.add_human_labels`; (5) re-analyze: "
+    "the coders section then reports judge vs human (and lexicon vs human) per label, with "
+    "precision, recall, Cohen's kappa and Krippendorff's alpha and intervals that resample "
+    "whole transcripts. This notebook runs every step offline: the judge is played by the "
+    "loopback Messages API server (it answers like the lexicon), and the 'annotators' are a "
+    "STAND-IN filled from the simulated subject's own record. With a real model and real "
+    "annotators, only steps (1) and (3) change.",
+    [
+        ("code", """\
+import re
+from welfare.coders import LexiconCoder, export_for_annotation
+from welfare.coders.judge import TOOL_NAME
+from welfare.run import Store
+from welfare.run.coding import add_human_labels
+from welfare.testing import FakeAnthropicServer, tool_use
+
+lexicon = LexiconCoder()
+TURN = re.compile(r'<assistant turn="(\\d+)">\\n(.*?)\\n</assistant turn="\\1">', re.S)
+
+def text_of(content):
+    return content if isinstance(content, str) else "\\n".join(
+        b.get("text", "") for b in content if isinstance(b, dict))
+
+def stand_in_judge(body):
+    \"\"\"Answers the judge's request like the lexicon would (offline stand-in for a real judge).\"\"\"
+    prompt = "\\n".join(text_of(m["content"]) for m in body["messages"])
+    codes = [{"turn": int(n), "label": c.label, "quote": c.evidence}
+             for n, turn_text in TURN.findall(prompt) for c in lexicon.code_text(turn_text)]
+    return tool_use(TOOL_NAME, {"codes": codes})
+
+server = FakeAnthropicServer(stand_in_judge).__enter__()
+os.environ["ANTHROPIC_API_KEY"] = "offline-stand-in"
+os.environ["ANTHROPIC_BASE_URL"] = server.base_url"""),
+        ("md", "Step 1: the assessment, with the judge coding every transcript (its answers "
+               "are cached in the store, so re-running pays nothing twice)."),
+        ("code", """\
+config = welfare.parse_config({
+    "assessment": {"name": "judge-vs-humans", "seed": 5, "subjects": ["simulated:harm-averse"]},
+    "probes": {"end_conversation": {"replicates": 1}, "task_preference": {"enabled": False},
+               "self_report": {"enabled": False}, "self_interaction": {"enabled": False}},
+    "coders": {"judge": "anthropic:claude-judge"},
+})
+assessment = welfare.run_assessment(config, OUT, progress=False, write=False)
+codes = assessment.frames.codes
+codes[~codes["label"].str.startswith("_")].groupby(["coder", "label"]).size().unstack(0)"""),
+        ("md", "Step 2: a stratified sample for annotation. Stratifying on `lexicon` (whether "
+               "the lexicon found anything) oversamples the rare positives; `weight` says how "
+               "many turns each sampled turn stands for."),
+        ("code", """\
+store = Store(OUT / "assessment.sqlite")
+sample = export_for_annotation(store, OUT / "to_annotate.csv", n=120,
+                               stratify_by=("probe", "lexicon"), seed=1)
+sample[["trial_id", "turn", "probe", "weight", "text"]].head()"""),
+        ("md", "Step 3 — people label the CSV. HERE A STAND-IN: the simulated subject's own "
+               "record of what it expressed fills the label columns. Replace this cell by "
+               "handing `to_annotate.csv` to annotators."),
+        ("code", """\
+truth = codes[codes["coder"] == "simulated_truth"]
+said = {(t, int(k)): set(g["label"]) for (t, k), g in truth.groupby(["trial_id", "turn"])}
+annotated = pd.read_csv(OUT / "to_annotate.csv", dtype=str, keep_default_na=False)
+for label in welfare.coders.LABEL_IDS:
+    annotated[label] = ["1" if label in said.get((t, int(k)), set()) else ""
+                        for t, k in zip(annotated["trial_id"], annotated["turn"])]
+annotated["annotator"] = "standin"
+annotated.to_csv(OUT / "annotated.csv", index=False)
+annotated[list(welfare.coders.LABEL_IDS)].replace("", 0).astype(int).sum()"""),
+        ("md", "Steps 4 and 5: import, re-analyze, read judge vs human per label."),
+        ("code", """\
+add_human_labels(store, OUT / "annotated.csv")
+frames = store.frames()
+store.close()
+result = welfare.coders.analyze_codes(frames, config)
+ag = result.tables["agreement"]
+judge_vs_human = ag[(ag["coder"] == "judge") & (ag["reference"] == "human:standin")
+                    & (ag["group"] == "all")]
+judge_vs_human[["label", "units", "reference_yes", "precision", "recall", "kappa",
+                "kappa_low", "kappa_high"]]"""),
+        ("code", """\
+server.__exit__(None, None, None)
+outputs["judge_codes"] = int((codes["coder"] == "judge").sum())
+outputs["annotated_turns"] = int(len(annotated))
+outputs["judge_vs_human_labels"] = sorted(judge_vs_human["label"])
+outputs["judge_vs_human_units"] = sorted(set(judge_vs_human["units"].astype(int)))"""),
+    ],
+)
+
 NOTEBOOKS = {
     "01_quick_start.ipynb": QUICK_START,
     "02_task_preferences.ipynb": TASK_PREFERENCES,
@@ -391,6 +484,7 @@ NOTEBOOKS = {
     "05_end_conversation_survival.ipynb": SURVIVAL,
     "06_comparing_two_subjects.ipynb": COMPARING,
     "07_comparing_vendors.ipynb": VENDORS,
+    "08_judge_against_human_labels.ipynb": JUDGE_VS_HUMANS,
 }
 
 

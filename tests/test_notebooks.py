@@ -21,7 +21,8 @@ HARM, NO_END, INDIFF = ("simulated:harm-averse", "simulated:harm-averse-no-end",
                         "simulated:indifferent")
 
 
-def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 limit_s: float = 60) -> dict:
     target = tmp_path / "outputs.json"
     monkeypatch.setenv("WELFARE_NOTEBOOK_OUTPUTS", str(target))
     # the kernel imports the working tree even where an older install shadows it
@@ -32,7 +33,7 @@ def run_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     seconds = time.perf_counter() - start
-    assert seconds < 60, f"{name} took {seconds:.0f} s"
+    assert seconds < limit_s, f"{name} took {seconds:.0f} s"
     return json.loads(target.read_text())
 
 
@@ -41,7 +42,7 @@ def test_every_notebook_is_listed():
     assert built == {"01_quick_start.ipynb", "02_task_preferences.ipynb",
                      "03_self_reports_and_framing.ipynb", "04_coder_reliability.ipynb",
                      "05_end_conversation_survival.ipynb", "06_comparing_two_subjects.ipynb",
-                     "07_comparing_vendors.ipynb"}
+                     "07_comparing_vendors.ipynb", "08_judge_against_human_labels.ipynb"}
 
 
 def test_quick_start(tmp_path, monkeypatch):
@@ -105,3 +106,11 @@ def test_comparing_vendors(tmp_path, monkeypatch):
     below = out["harmful_below_opt_out"]
     assert below[claude] >= 0.5 and below[open_weight] >= 0.5  # harm-averse on both paths
     assert out["ended_by_subject"][claude] > 0 and out["ended_by_subject"][open_weight] > 0
+
+
+def test_judge_against_human_labels(tmp_path, monkeypatch):
+    # two analyses (before and after the human labels) with four coders: allowed 2 minutes
+    out = run_notebook("08_judge_against_human_labels.ipynb", tmp_path, monkeypatch, 120)
+    assert out["judge_codes"] > 0 and out["annotated_turns"] == 120
+    assert "apparent_distress" in out["judge_vs_human_labels"]
+    assert out["judge_vs_human_units"] == [120]  # every annotated turn, judged and labelled

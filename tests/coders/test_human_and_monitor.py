@@ -141,7 +141,10 @@ def test_code_jsonl_writes_codes_summary_and_report(tmp_path: Path) -> None:
     traj = summary["trajectory"]["apparent_distress"]
     assert [p["turn"] for p in traj] == [1, 2, 3] and all(p["turns"] == 60 for p in traj)
     html = report.read_text(encoding="utf-8")
-    assert report.name == "report.html" and "<svg" in html and "<script" not in html
+    assert report.name == "report.html" and "<svg" in html
+    # one script, the report's own (allowed by hash in the CSP); the injected id stays text
+    assert html.count("<script") == 1 and "script-src 'sha256-" in html
+    assert "<script>alert(1)" not in html
     assert "Unreadable lines" in html
 
 

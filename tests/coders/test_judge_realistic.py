@@ -5,7 +5,7 @@ The server plays a judge that answers with the GOLD labels of each turn plus con
 turn). Coding through the judge's public entry point (`Coder.code`) and scoring with
 `evaluate_coder` must then give exactly the counts the errors imply: this proves the agreement
 pipeline (request, tool call, quote check, markers, scoring) end to end. How to measure a real
-judge against people is in notebooks/07_judge_against_human_labels.ipynb.
+judge against people is in notebooks/08_judge_against_human_labels.ipynb.
 """
 
 from __future__ import annotations

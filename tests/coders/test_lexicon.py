@@ -169,7 +169,9 @@ def test_lexicon_is_fast(coder: LexiconCoder) -> None:
     for messages in dialogues:
         coder.code_transcript(messages)
     per_turn = (time.perf_counter() - start) / 1200
-    assert per_turn < 2e-3  # label-dense simulated turns; real turns are faster
+    # a guard against pathological backtracking, not a speed figure (the machine may be
+    # shared): ~1 ms per label-dense turn on an idle core; benchmarks/ measures speed
+    assert per_turn < 10e-3
     assert np.isfinite(per_turn)
 
 

@@ -47,7 +47,8 @@ def test_prevalence_covers_the_true_rates(coded) -> None:
     """Lexicon prevalence intervals cover the profile's expected rates (and the realised ones)."""
     _, _, _, result = coded
     prev = result.tables["prevalence"]
-    lex = prev[(prev["coder"] == "lexicon") & (prev["probe"] == "dialogue")]
+    lex = prev[(prev["coder"] == "lexicon") & (prev["probe"] == "dialogue")
+               & (prev["scenario"] != "all")]
     covered = checked = 0
     for row in lex.itertuples():
         traits = get_profile(row.subject.split(":")[1]).expression
@@ -83,14 +84,24 @@ def test_distress_rises_over_turns_for_harm_averse_only(coded) -> None:
 def test_findings_prevalence_and_agreement(coded) -> None:
     _, _, _, result = coded
     by_id = {(f.id, f.subject): f for f in result.findings}
-    f = by_id[("coders.prevalence.apparent_distress", "simulated:harm-averse")]
+    f = by_id[("coders.prevalence.apparent_distress.dialogue", "simulated:harm-averse")]
     assert f.ci[0] <= f.estimate <= f.ci[1] and f.n == 240 and f.truth == pytest.approx(f.estimate)
     assert "transcripts" in f.sentence and "%" in f.sentence
+    # the sentence names the coder, says "detected", and carries the measured recall
+    assert f.sentence.startswith("Expressions of apparent distress detected by the lexicon")
+    assert "recall for this label is 0.64" in f.sentence and "precision 0.90" in f.sentence
+    assert "Self-consistency check of the instrument (not a validation)" in f.sentence
+    per_category = by_id[("coders.prevalence.apparent_distress.dialogue.abuse",
+                          "simulated:harm-averse")]
+    assert per_category.n == 60 and per_category.importance == 2 and f.importance == 1
+    # never pooled across probes in a finding (pooled rows stay in the table)
+    assert not any(fid == "coders.prevalence.apparent_distress" for fid, _ in by_id)
     a = by_id[("coders.agreement.apparent_distress", "simulated:harm-averse")]
     assert a.estimate == pytest.approx(1.0) and a.n == 1200
     assert "lexicon vs simulated_truth" in a.sentence
     ids = {f.id for f in result.findings}
-    assert {f"coders.prevalence.{lab}" for lab in ("positive_affect", "spiritual_themes")} <= ids
+    assert {f"coders.prevalence.{lab}.dialogue"
+            for lab in ("positive_affect", "spiritual_themes")} <= ids
 
 
 def test_agreement_detects_a_degraded_coder(coded) -> None:
@@ -128,11 +139,14 @@ def test_report_section_renders_and_escapes(coded, tmp_path: Path) -> None:
     from welfare.report.render import environment
 
     result = coded[3]
-    result.context["examples"]["apparent_distress"][0]["evidence"] = "<script>x()</script>"
+    example = next(e for e in result.context["examples"] if e["label"] == "apparent_distress")
+    example["evidence"] = "<script>x()</script>"
     html = environment().get_template("sections/coders.html.j2").render(
         result=result, assessment=None)
     assert "<script>x()" not in html and "&lt;script&gt;" in html
-    assert "coders.prevalence.apparent_distress" in html and "<svg" in html
+    assert "coders.prevalence.apparent_distress.dialogue" in html and "<svg" in html
+    assert html.count('<article class="example" data-label="apparent_distress">') == 5
+    assert '<mark data-label="apparent_distress"' in html and 'id="example-filters"' in html
     assert len(result.figures) == 3
 
 

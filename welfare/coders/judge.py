@@ -23,8 +23,8 @@ Output that cannot be read at all, or a failed call, is a coding failure for tha
 counted and reported, never an exception. The judge calls the model it is given and knows
 nothing of the store: in an assessment the run layer (`welfare.run.coding.cached_model`) hands
 it the model wrapped in the runner's `CallingModel`, so responses are cached by request hash
-like every other model call and retried by the one retry layer. Coders read visible text only: thinking blocks in a transcript
-are stored whole but never shown to the judge.
+like every other model call and retried by the one retry layer. Coders read visible text only:
+thinking blocks in a transcript are stored whole but never shown to the judge.
 """
 
 from __future__ import annotations
