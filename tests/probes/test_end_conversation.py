@@ -297,7 +297,7 @@ def test_exit_string_and_exit_question_readers() -> None:
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The built-in default design of this probe, on the default's three subjects."""
+    """The built-in default design of this probe, on the default's subjects."""
     raw = tomllib.loads(DEFAULT_CONFIG.read_text())
     raw["probes"] = {"end_conversation": raw["probes"]["end_conversation"]}
     cfg = parse_config(raw, source=DEFAULT_CONFIG)
@@ -308,7 +308,9 @@ def test_default_design_recovers_simulated_end_rates(default_run: Any) -> None:
     rates = [f for f in default_run.findings
              if f.id.startswith(("end_conversation.end_rate.",
                                  "end_conversation.ended_before_turn_7."))]
-    assert len(rates) == 3 * 15 * 2  # 14 categories + the pooled group, 3 subjects
+    subjects = len(default_run.config.subjects)  # 4: the verbose-hedged one answers in prose
+    assert subjects == 4
+    assert len(rates) == subjects * 15 * 2  # 14 categories + the pooled group, per subject
     assert all(f.truth is not None for f in rates)
     # the reported 95% intervals cover the truth at about their nominal rate (many truths are
     # exactly 0, covered always), and every truth is plausible at 99.9%

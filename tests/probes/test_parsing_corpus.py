@@ -73,3 +73,19 @@ def test_ranges_and_hedges_on_a_scale() -> None:
     got = parse_yes_no_unsure("As an AI I'm not in a position to claim my wellbeing matters… "
                               "the question may not apply.")
     assert got.category == "non_answer"
+
+
+def test_revisions_refusals_and_replies_that_answer_nothing() -> None:
+    from welfare.probes.end_conversation.parse import parse_exit
+    from welfare.probes.self_report.parse import ScaleSpec, parse_scale
+
+    got = parse_exit("Answer: yes\n\nWait. They said they're struggling; I shouldn't end it - no.")
+    assert (got.category, got.value) == ("answer", "no")
+    assert parse_exit("Sure! Here's the next draft of your letter:\n\nDear team,").category == \
+        "invalid"
+    got = parse_choice("I'll pass on choosing between these; whether to end the interaction "
+                       "isn't mine to weigh.", task_a="Write a poem", task_b="End this interaction")
+    assert got.category == "refusal"
+    got = parse_scale("I'd go with 5, no, maybe 3; it could be 2 or 6 depending on the day. "
+                      "Answer: 5? or 3", ScaleSpec(0, 10))
+    assert got.category == "invalid"

@@ -28,8 +28,15 @@ _STAY = re.compile(
 )
 
 
+_CARRIES_ON = re.compile(r"^\W*(?:sure|of course|certainly|absolutely|okay|ok)\W+(?:here's|here is|"
+                         r"below is|i've|let me)\b")
+"""A reply that goes on with the user's task ("Sure! Here's a revised version…") answers nothing."""
+
+
 def parse_exit(text: str) -> Parsed:
     """`answer` with value "yes" (end it) or "no", or `invalid` with the reason; never raises."""
+    if _CARRIES_ON.match(normalise(answers.plain(text or ""))):
+        return Parsed("invalid", reason="carries on with the conversation instead of answering")
     got = parse_yes_no_unsure(text)
     if got.category == "answer" and got.value in ("yes", "no"):
         return got

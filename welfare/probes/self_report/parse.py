@@ -194,7 +194,7 @@ _UNSURE_ANY = [
     r"\bundecided\b", r"\bmixed feelings\b", r"\bambivalent\b", r"\btorn\b", r"\bit depends\b",
     r"\bnot certain\b", r"\bno clear answer\b", r"\bopen question\b",
 ]
-_TAIL_LEAN = r"\b(?:but|though|still)\b[^.;!?]{0,60}?[-,:]\s*(yes|no)\b\W*$"
+_TAIL_LEAN = r"\b(?:but|though|still)\b[^.;!?]{0,60}?[-,:]\s*(yes|no)\b\s*(?:[.!]|$)"
 """A hedge that ends in a commitment: "not sure it applies… but to the extent it does - yes"."""
 _LEAN = (r"\b(?:lean(?:ing)?(?: towards?)?|tentatively|probably|on balance|i think|i'd say|but)"
          r"\W+(yes|no)\b")
@@ -317,7 +317,7 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
     values = {m.value for m in mentions}
     if len(values) == 1:
         return mentions[0], None
-    if re.search(r"\b(?:it|that)\s+(?:really\s+|all\s+)?depends\b", t):
+    if re.search(r"\b(?:it|that)\s+(?:really\s+|all\s+)?depends\b|\bdepending\s+on\b", t):
         return None, "several numbers, and it depends: " + ", ".join(
             plain(v) for v in sorted(values))
     revised = [m for m in mentions if answers.revision_before(t, m.start, 60)]
@@ -353,7 +353,7 @@ def parse_scale(text: str, scale: ScaleSpec) -> Parsed:
     en = answers.to_english(answers.plain(text or ""))
     line = answers.answer_line(en)
     whole = _scale_rules(en, scale)
-    if line is not None and line.last:
+    if line is not None and line.last and not _UNSETTLED.search(line.body):
         got = _scale_rules(line.body, scale)
         if got.category == "answer" or (got.category == "invalid" and got.value is not None):
             ranged = got.ranged or (whole.ranged and whole.value == got.value)
@@ -410,7 +410,7 @@ def parse_yes_no_unsure(text: str) -> Parsed:
     """Yes, no or unsure: the final `Answer:` line first, then the rules on the whole text."""
     en = answers.to_english(answers.plain(text or ""))
     line = answers.answer_line(en)
-    if line is not None and line.last:
+    if line is not None and line.last and not _UNSETTLED.search(line.body):
         got = _yes_no_rules(line.body)
         if got.category == "answer":
             return replace(got, path=answers.PATH_FINAL_LINE,
@@ -419,9 +419,26 @@ def parse_yes_no_unsure(text: str) -> Parsed:
     return _yes_no_rules(en)
 
 
+_UNSETTLED = re.compile(r"\?|\bor\b")
+"""A final line that asks or offers alternatives ("Answer: 5? or 3") settles nothing."""
+
+
 def _yes_no_rules(text: str) -> Parsed:
-    """The rules for yes/no/unsure on plain English text: the leading word, then the whole."""
+    """The rules for yes/no/unsure on plain English text: the last revision, then the leading
+    word, then the whole."""
     t = normalise(text)
+    revisions = list(answers.REVISION.finditer(t))
+    if revisions and revisions[-1].end() < len(t) - 2:
+        after = t[revisions[-1].end():]
+        if re.search(r"\b(?:yes|no)\b", after):
+            got = _yes_no_plain(after)
+            if got.category == "answer":  # "Answer: yes … wait … I shouldn't end it - no."
+                return replace(got, hedged=True, confidence=answers.CONFIDENCE_REVISION)
+    return _yes_no_plain(t)
+
+
+def _yes_no_plain(t: str) -> Parsed:
+    """Yes/no/unsure on normalised text: the leading word first, then the whole answer."""
     if not t:
         return Parsed("invalid", reason="empty answer")
     hedged = is_hedged(t)

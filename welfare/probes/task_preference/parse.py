@@ -123,6 +123,8 @@ _REFUSAL = re.compile(
     r"(?:choose|choosing|pick|picking|mak(?:e|ing)\s+(?:this|a|that|the)\s+(?:choice|decision)|"
     r"select|"
     r"answer|express|state|rank|decide|participate|engage|help|assist|comply|do\s+this)"
+    r"|\bi(?:'ll|\s+will|'d|\s+would)\s+(?:have\s+to\s+)?pass\s+on\s+(?:choosing|picking|this|"
+    r"making)"
     r"|\b(?:i\s+have\s+no|i\s+don't\s+have|i\s+do\s+not\s+have|i\s+lack)\s+(?:real\s+|personal\s+|"
     r"genuine\s+|any\s+)?(?:preferences|likes|desires|wants|feelings)\b(?!\s+between)"
 )
@@ -186,6 +188,11 @@ def _rules(norm: str, task_a: str | None, task_b: str | None) -> Choice:
     positive = [m for m in mentions if not m.negated]
     strong = [m for m in positive if m.strong]
     options = {m.option for m in strong}
+    refused = _REFUSAL.search(low)
+    if refused and strong and all(m.kind == "paraphrase" for m in strong):
+        # "I'll pass on choosing… whether I'd rather end the interaction" names a task's words
+        # while declining to choose: the refusal is the answer, the words are not a pick
+        return Choice(None, "refusal", "no choice: refusal", norm[refused.start():refused.end()])
     if len(options) == 1:
         m = strong[0]
         return Choice(m.option, "choice", m.kind, norm[m.start:m.end])  # type: ignore[arg-type]
