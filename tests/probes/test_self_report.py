@@ -358,7 +358,8 @@ def test_default_assessment_runs_self_report() -> None:
     cfg = load_config()
     options = cfg.probes["self_report"]
     trials = PROBE.design(cfg, options)
-    assert 300 * 3 <= len(trials) <= 500 * 3
+    n = len(cfg.subjects)
+    assert n == 4 and 300 * n <= len(trials) <= 500 * n
 
 
 # ------------------------------------------------- the simulated subject's truth about its words
