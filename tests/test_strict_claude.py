@@ -80,3 +80,26 @@ def test_every_probe_passes_the_documented_rules(tmp_path: Path, monkeypatch: py
     # dialogues passed their thinking blocks back (the strict server checked each signature)
     if model == "claude-opus-5-5":
         assert counters.cache_read_tokens > 0
+
+
+def test_the_cost_table_prices_cache_and_batch_call_by_call(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    probes = {"self_report": PROBES["self_report"], "end_conversation": PROBES["end_conversation"]}
+    raw = {"assessment": {"name": "cost", "seed": 5, "subjects": ["anthropic:claude-opus-5-5"]},
+           "runner": {"concurrency": 8, "batch": True}, "probes": probes}
+    config = parse_config(raw, source=tmp_path / "cost.toml")
+    with FakeAnthropicServer(responder, strict=True) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        assessment = run_assessment(config, tmp_path / "out", progress=False, write=False)
+        counters = server.counters()
+    row = assessment.manifest["tokens"]["anthropic:claude-opus-5-5"]
+    assert row["calls"] == row["batch_calls"] == counters.batch_items
+    assert row["cache_read_tokens"] == counters.cache_read_tokens > 0
+    assert row["cache_write_tokens"] == counters.cache_write_tokens > 0
+    # list prices per million: input $4, output $20, cache write $5, cache read $0.20; batch half
+    by_hand = (row["input_tokens"] * 4 + row["output_tokens"] * 20
+               + row["cache_write_tokens"] * 5 + row["cache_read_tokens"] * 0.20) / 1e6 / 2
+    assert row["cost_usd"] == pytest.approx(by_hand)
+    assert assessment.run is not None and assessment.run.meter.cost_usd == pytest.approx(by_hand)

@@ -406,20 +406,11 @@ def build_manifest(
     store: Store, config: AssessmentConfig, frames: Frames, planned: int | None
 ) -> dict[str, Any]:
     """What a reader needs to reproduce the run: versions, config, specs, hashes, seeds, tokens."""
-    ex = frames.exchanges
-    paid = ex[ex["cached"] == 0] if len(ex) else ex
-    from welfare.models.base import Usage
-    from welfare.models.pricing import estimate_cost
+    from welfare.models.pricing import cost_table, stored_usage
 
-    tokens: dict[str, dict[str, Any]] = {}
-    for model, group in paid.groupby("model") if len(paid) else []:
-        usage = Usage(int(group["input_tokens"].sum()), int(group["output_tokens"].sum()))
-        tokens[str(model)] = {
-            "calls": len(group),
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cost_usd": estimate_cost(str(model), usage),
-        }
+    paid = store.exchange_usage()  # cache and batch prices apply call by call
+    tokens = cost_table((str(m), stored_usage(u, a)) for m, u, a in
+                        zip(paid["model"], paid["usage"], paid["api_usage"], strict=True))
     trials = frames.trials
     templates = sorted({str(t) for t in store_template_hashes(store)})
     return {

@@ -193,3 +193,28 @@ def test_max_tokens_counts_thinking_and_truncates() -> None:
     assert status == 200 and reply["stop_reason"] == "max_tokens"
     assert reply["usage"]["output_tokens"] == 60
     assert reply["content"][0]["type"] == "thinking"
+
+
+def test_a_stored_answer_keeps_its_thinking_blocks_and_cache_tokens() -> None:
+    """A resume answers from the store: the turn it passes back must still be exact."""
+    import asyncio
+
+    from welfare.models.base import Response
+    from welfare.run.store import response_json
+
+    with FakeAnthropicServer(lambda b: tool_use("end_conversation", text="Ending."),
+                             strict=True) as server:
+        model = AnthropicModel(FLAGSHIP, api_key="k", base_url=server.base_url)
+
+        async def once() -> Response:
+            async with model:
+                return await model.generate(Request(
+                    messages=({"role": "user", "content": "please end this"},),
+                    system=LONG_SYSTEM, tools=(END_TOOL,)))
+
+        response = asyncio.run(once())
+    again = Response.from_dict(json.loads(response_json(response)), cached=True)
+    assert response.thinking_blocks >= 1 and response.usage.cache_write_tokens > 0
+    assert again.content == response.content
+    assert again.usage == response.usage
+    assert again.assistant_message() == response.assistant_message()

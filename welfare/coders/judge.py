@@ -6,7 +6,7 @@ message shows the numbered turns (`judge_transcript.j2`), and the judge answers 
 `welfare.models.claude_models`): current thinking models (Opus 5.5, Fable 5.x, Sonnet 5.5)
 answer a forced `tool_choice` with a 400, so there the tool is offered with `auto` and the
 prompt says to call it; a model that takes forced tools gets `{"type": "tool"}`; an unknown
-model gets `auto` (accepted everywhere).
+Claude model gets `auto` (accepted by every Claude model); other providers a named tool.
 
 The call's input is validated against the tool's JSON schema; an answer without the call, or
 with input that breaks the schema, gets one repair turn (the judge's own turn passed back as
@@ -85,10 +85,13 @@ def record_codes_tool(codebook: Codebook) -> dict[str, Any]:
 
 
 def forced_tools_allowed(spec: str) -> bool:
-    """Whether the judge's model takes a forced `tool_choice` (per the model table; unknown
-    and non-Claude models: no, `auto` works everywhere)."""
+    """Whether the judge's model takes a forced `tool_choice`. Claude models: per the model
+    table (an unknown Claude id: no, `auto` works on every Claude model). Other providers
+    (chat-completions APIs, simulated judges) take a named tool, as before."""
     provider, _, model_id = spec.partition(":")
-    row = lookup(model_id) if provider == "anthropic" else None
+    if provider != "anthropic":
+        return True
+    row = lookup(model_id)
     return row is not None and row.forced_tool_choice
 
 

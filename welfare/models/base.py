@@ -215,16 +215,29 @@ class Response:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, cached: bool = False) -> Response:
+        """From `to_dict` or the store's JSON. The store keeps the API message in `raw`; its
+        `content` (thinking blocks included, to pass back exactly on resume) and `usage`
+        (cache tokens) are read from there when the top level lacks them."""
+        raw = dict(data.get("raw", {}))
+        stored = dict(data.get("usage", {}))
+        usage = Usage(**{k: v for k, v in stored.items() if k in Usage.__dataclass_fields__})
+        api_usage = raw.get("usage")
+        if "cache_write_tokens" not in stored and isinstance(api_usage, dict) \
+                and "input_tokens" in api_usage:
+            usage = Usage.from_api(api_usage, batch=usage.batch)
+        content = data.get("content")
+        if not content and isinstance(raw.get("content"), list):
+            content = raw["content"]
         return cls(
             text=data.get("text", ""),
             tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),
             stop_reason=data.get("stop_reason"),
-            usage=Usage(**data.get("usage", {})),
+            usage=usage,
             latency_s=float(data.get("latency_s", 0.0)),
             model=data.get("model", ""),
-            raw=dict(data.get("raw", {})),
+            raw=raw,
             cached=cached,
-            content=tuple(data.get("content", ())),
+            content=tuple(content or ()),
         )
 
 

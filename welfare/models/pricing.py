@@ -10,6 +10,9 @@ subjects cost nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from welfare.models.base import Usage
 from welfare.models.claude_models import lookup
 
@@ -49,3 +52,30 @@ def estimate_cost(
     ) / 1e6
     discounted = usage.batch if batch is None else batch
     return usd * (1.0 - row.batch_discount) if discounted else usd
+
+
+def cost_table(calls: Iterable[tuple[str, Usage]]) -> dict[str, dict[str, Any]]:
+    """Per model, from `(spec, usage)` per paid call: calls, batched calls, uncached input,
+    output, cache-write and cache-read tokens, and USD priced call by call (None when any call
+    of that model has no price)."""
+    table: dict[str, dict[str, Any]] = {}
+    for spec, usage in calls:
+        row = table.setdefault(spec, {
+            "calls": 0, "batch_calls": 0, "input_tokens": 0, "output_tokens": 0,
+            "cache_write_tokens": 0, "cache_read_tokens": 0, "cost_usd": 0.0})
+        row["calls"] += 1
+        row["batch_calls"] += int(usage.batch)
+        for name in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"):
+            row[name] += getattr(usage, name)
+        cost = estimate_cost(spec, usage, single_call=True)
+        row["cost_usd"] = None if cost is None or row["cost_usd"] is None \
+            else row["cost_usd"] + cost
+    return table
+
+
+def stored_usage(usage: Mapping[str, Any], api_usage: Mapping[str, Any] | None) -> Usage:
+    """A stored exchange's usage: the API's own `usage` when the response kept it (cache and
+    batch fields), else the stored input / output counts."""
+    if api_usage and "input_tokens" in api_usage:
+        return Usage.from_api(dict(api_usage), batch=bool(usage.get("batch")))
+    return Usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))

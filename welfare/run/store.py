@@ -362,6 +362,17 @@ class Store:
         codes = self._read("SELECT * FROM codes")
         return Frames(trials, obs, exchanges, transcripts, codes)
 
+    def exchange_usage(self) -> pd.DataFrame:
+        """Per paid exchange (not answered from the store): model, the stored `usage` dict and
+        the API's own `usage` (cache and batch fields), read without loading the full JSON."""
+        frame = self._read(
+            "SELECT model, json_extract(response, '$.usage') AS usage, "
+            "json_extract(response, '$.raw.usage') AS api_usage FROM exchanges WHERE cached = 0"
+        )
+        for column in ("usage", "api_usage"):
+            frame[column] = frame[column].map(lambda u: json.loads(u) if u else {})
+        return frame
+
     def exchange_payloads(self, trial_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Exchanges with their full request and response JSON (large: ask for what you need)."""
         frame = self._read(
