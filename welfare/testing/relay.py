@@ -29,9 +29,25 @@ from welfare.models.base import Model, Request, Response, canonical_json
 BodyOf = Callable[[Request], dict[str, Any]]
 
 
+def _blocks(content: Any) -> Any:
+    """Content as a list of blocks without prompt-cache marks (a string is one text block)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [{k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict)
+                else b for b in content]
+    return content
+
+
 def dialogue_key(body: dict[str, Any]) -> str:
-    """What identifies a request body for the relay: its system prompt and messages."""
-    payload = {"system": body.get("system"), "messages": body.get("messages")}
+    """What identifies a request body for the relay: its system prompt and messages, with
+    strings and single text blocks alike and prompt-cache marks left out (a provider may add
+    them on the wire, as the Anthropic one does on system prompts and dialogue prefixes)."""
+    payload = {
+        "system": _blocks(body.get("system")),
+        "messages": [{**m, "content": _blocks(m.get("content"))} if isinstance(m, dict) else m
+                     for m in body.get("messages") or ()],
+    }
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -81,7 +97,9 @@ class SimulatedRelay:
         OpenAI-compatible provider), else the Messages API parameters of the request.
         """
         if body_of is None:
-            body_of = getattr(inner, "body", None) or (lambda request: request.api_params())
+            # the body the provider puts on the wire: OpenAIModel.body, AnthropicModel._params
+            body_of = getattr(inner, "body", None) or getattr(inner, "_params", None) or (
+                lambda request: request.api_params())
         return RelayedModel(self, inner, body_of)
 
 
