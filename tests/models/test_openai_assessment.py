@@ -29,10 +29,10 @@ SPEC = "openai:sim-harm-averse"
 
 
 def judge_responder(body: dict[str, Any]) -> Any:
-    """A judge on chat completions that codes like the lexicon. The judge offers its tool with
-    `tool_choice` "auto" to models outside the Claude table (a forced choice is not taken by
-    every OpenAI-compatible server), translated to chat completions."""
-    assert body["tool_choice"] == "auto"
+    """A judge on chat completions that codes like the lexicon. Whether the judge forces its
+    tool (a named function) or offers it (`auto`) is the judge's policy; either arrives here
+    translated to chat completions."""
+    assert body["tool_choice"] in ("auto", {"type": "function", "function": {"name": TOOL_NAME}})
     assert body["tools"][0]["function"]["name"] == TOOL_NAME
     system, prompt = body["messages"][0], body["messages"][1]
     assert system["role"] == "system" and "apparent_distress" in system["content"]
