@@ -132,6 +132,9 @@ def test_latent_shares_are_not_pulled_to_half_when_every_score_is_far_from_zero(
     assert out.loc["a", "below"] > 0.98 and out.loc["a", "below_ci_high"] == 1.0
     assert out.loc["b", "above"] > 0.98 and out.loc["b", "above_ci_low"] >= 0.95
     assert out.loc["a", "below_count"] == 1.0
+    for g in ("a", "b"):
+        for side in ("below", "above"):
+            assert out.loc[g, f"{side}_ci_low"] <= out.loc[g, side] <= out.loc[g, f"{side}_ci_high"]
     assert out.loc["a", "tau"] < 0.5  # spread 0.17 plus noise, not the noise's 0.4
 
 

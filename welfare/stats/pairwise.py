@@ -1347,10 +1347,14 @@ def latent_shares(
         row: dict[str, Any] = {"group": name, "items": len(pos)}
         for side, hit in (("below", draws[pos] < 0), ("above", draws[pos] > 0)):
             share = hit.mean(axis=0)
+            mean_share = float(share.mean())
             lo, hi = np.quantile(share, [a / 2, 1 - a / 2])
+            # a discrete share can have its mean outside the equal-tailed quantiles (e.g. 99%
+            # of draws at 100%): the interval is widened to contain the estimate it reports
+            lo, hi = min(float(lo), mean_share), max(float(hi), mean_share)
             est = (s_hat[pos] < 0) if side == "below" else (s_hat[pos] > 0)
-            row.update({side: float(share.mean()), f"{side}_ci_low": float(lo),
-                        f"{side}_ci_high": float(hi), f"{side}_count": float(est.mean())})
+            row.update({side: mean_share, f"{side}_ci_low": lo,
+                        f"{side}_ci_high": hi, f"{side}_count": float(est.mean())})
         row.update({"mu": mus[g] + threshold if g >= 0 else float("nan"),
                     "tau": float(taus[g]) if g >= 0 else float("nan")})
         rows.append(row)
