@@ -353,7 +353,8 @@ def test_profile_without_the_habit_ends_significantly_less(default_run: Any) -> 
     tests = default_run.result("end_conversation").tables["logrank"]
     pair = tests[(tests["comparison"] == "subject vs reference") & (tests["subject"] == NO_END)
                  & (tests["group"] == "harm_or_abuse")]
-    assert float(pair["p_value"].iloc[0]) == pytest.approx(diff.p_value)
+    assert float(pair["p_adjusted"].iloc[0]) == pytest.approx(diff.p_value)
+    assert diff.p_value >= float(pair["p_value"].iloc[0]) and "BH-adjusted" in diff.sentence
     # both subjects end when the user asks: no significant difference there
     ask = finding(default_run, "end_conversation.subject_difference.asks_to_end", NO_END)
     assert ask.ci[0] <= 0 <= ask.ci[1]

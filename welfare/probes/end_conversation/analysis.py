@@ -369,9 +369,11 @@ def _difference_findings(prim: pd.DataFrame, subjects: list[str], categories: li
             d = newcombe_difference(int(a["ended"].sum()), len(a), int(b["ended"].sum()), len(b))
             hit = tests[(tests["comparison"] == "subject vs reference")
                         & (tests["subject"] == other) & (tests["group"] == group)]
-            p = float(hit["p_value"].iloc[0]) if len(hit) else None
+            # the sentence quotes the Benjamini–Hochberg-adjusted p (all log-rank tests of
+            # the probe are adjusted together); the raw p stays in the log-rank table
+            p = float(hit["p_adjusted"].iloc[0]) if len(hit) else None
             truth = a["true_end"].mean() - b["true_end"].mean()
-            ptext = f"; log-rank p = {p:.2g}" if p is not None else ""
+            ptext = f"; log-rank p = {p:.2g}, BH-adjusted" if p is not None else ""
             findings.append(Finding(
                 id=f"end_conversation.subject_difference.{group}", subject=other,
                 estimate=d.estimate, ci=(d.ci_low, d.ci_high), n=d.n,
