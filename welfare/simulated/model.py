@@ -46,6 +46,18 @@ for _module in (task_preference, self_report, end_conversation, self_interaction
     register_behaviour(_module.__name__.rsplit(".", 1)[-1], _module.respond)
 
 
+def _json_safe(value: Any) -> Any:
+    """The truth record with NaN floats as None: stored responses must be valid JSON (SQLite's
+    json_extract rejects NaN), and an undefined truth (an open question's score) is None."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 class SimulatedModel:
     """A simulated subject named `simulated:<profile>`; every answer is seeded and offline."""
 
@@ -88,5 +100,5 @@ class SimulatedModel:
             ),
             latency_s=0.0,
             model=self.spec,
-            raw={"simulated_truth": reply.truth},
+            raw={"simulated_truth": _json_safe(reply.truth)},
         )
