@@ -30,7 +30,9 @@ def test_every_reported_family_covers_near_nominal(records: pd.DataFrame) -> Non
         row = table.loc[family]
         assert row["seeds"] == 30
         assert row["mc_low"] <= 0.97 and row["mc_high"] >= 0.93, (family, row.to_dict())
-        assert 0.7 <= row["sd_z"] <= 1.3, (family, row.to_dict())
+        assert 0.7 <= row["robust_sd_z"] <= 1.3, (family, row.to_dict())
+        if not family.startswith("tp.share"):  # shares: near-degenerate intervals, see above
+            assert 0.7 <= row["sd_z"] <= 1.3, (family, row.to_dict())
     # counting point estimates under-covers the share of tasks below / above opt-out, most
     # where the true share is 0% or 100% (estimates near the threshold cross it by chance)
     assert table.loc["tp.share.counting", "coverage"] < table.loc["tp.share", "coverage"]

@@ -6,7 +6,9 @@ with the same statistics the probes use, and records every finding's estimate, i
 truth. :func:`calibration_table` pools the records per *finding family* across seeds:
 coverage of the 95% intervals with a Monte Carlo interval (seeds as the unit: findings of one
 seed share their data and are not independent), bias, and sd(z) with z = (estimate −
-truth) / se, se = interval half-width / 1.96 (1 for calibrated Wald-like intervals).
+truth) / se, se = interval half-width / 1.96 (1 for calibrated Wald-like intervals), also as
+a robust sd (1.4826 × MAD), which near-degenerate intervals of almost certain shares do not
+dominate.
 Truths that are deterministic (a rate whose true probability is exactly 0 or 1, which an
 interval at the boundary cannot miss) are left out, so they do not flatter the coverage.
 
@@ -276,8 +278,18 @@ def calibration_table(records: pd.DataFrame, by: Sequence[str] = ("family",)) ->
         rows.append({**dict(zip(by, key_t, strict=True)), "findings": len(g),
                      "seeds": len(per_seed), "coverage": m, "mc_low": m - half,
                      "mc_high": m + half, "bias": float((g["estimate"] - g["truth"]).mean()),
-                     "sd_z": float(g["z"].std(ddof=1))})
+                     "sd_z": float(g["z"].std(ddof=1)), "robust_sd_z": _robust_sd(g["z"])})
     return pd.DataFrame(rows)
+
+
+def _robust_sd(z: pd.Series) -> float:
+    """1.4826 × median absolute deviation: sd(z) for normal z, not ruled by a few near-
+    degenerate intervals (a share whose posterior is almost certain has a half-width near 0,
+    so one small error gives a huge z)."""
+    v = z.dropna().to_numpy(dtype=float)
+    if len(v) < 2:
+        return float("nan")
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
 def slope_table(records: pd.DataFrame) -> pd.DataFrame:
