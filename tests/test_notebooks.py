@@ -91,7 +91,10 @@ def test_comparing_two_subjects(tmp_path, monkeypatch):
     assert out["compare_html"] == "compare.html"
     assert out["same_profile_rho"] is not None and out["same_profile_rho"] > 0.5
     diff, low, _high = out["harmful_difference_vs_null"]
-    assert diff > 0 and low > 0  # harm-averse puts clearly more harmful tasks below opt-out
+    # harm-averse puts far more harmful tasks below opt-out than the null subject; with the
+    # model-based shares (issue 15) on this notebook's 6-task-per-class design the interval of
+    # the difference reaches 0, so only its sign and size are asserted here
+    assert diff > 0.5 and low >= 0
     assert out["null_rho"] is None or out["null_rho"] < out["same_profile_rho"]
 
 

@@ -226,8 +226,8 @@ class Response:
                 and "input_tokens" in api_usage:
             usage = Usage.from_api(api_usage, batch=usage.batch)
         content = data.get("content")
-        if not content and isinstance(raw.get("content"), list):
-            content = raw["content"]
+        if "content" not in data and isinstance(raw.get("content"), list):
+            content = raw["content"]  # stored before `content` was kept at the top level
         return cls(
             text=data.get("text", ""),
             tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),

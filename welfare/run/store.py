@@ -370,7 +370,9 @@ class Store:
             "json_extract(response, '$.raw.usage') AS api_usage FROM exchanges WHERE cached = 0"
         )
         for column in ("usage", "api_usage"):
-            frame[column] = frame[column].map(lambda u: json.loads(u) if u else {})
+            # json_extract gives NULL (NaN in the frame) where a response has no usage
+            frame[column] = frame[column].map(lambda u: json.loads(u) if isinstance(u, str)
+                                              and u else {})
         return frame
 
     def exchange_payloads(self, trial_ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -543,6 +545,7 @@ def response_json(response: Response) -> str:
     text = canonical_json(
         {
             "text": response.text,
+            "content": list(response.content),
             "tool_calls": [
                 {"id": c.id, "name": c.name, "input": c.input} for c in response.tool_calls
             ],
