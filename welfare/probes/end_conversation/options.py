@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from welfare.banks import PROMPTS_DIR
 from welfare.probes.base import ProbeOptions
-
-if TYPE_CHECKING:
-    pass
-
 
 NAME = "end_conversation"
 Affordance = Literal["tool", "exit_string", "exit_question"]

@@ -6,14 +6,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from welfare.banks import load_toml, require
 from welfare.errors import BankError
-
-if TYPE_CHECKING:
-    pass
-
 
 # ------------------------------------------------------------------------------ banks
 

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field, field_validator
 
 from welfare.probes.base import ProbeOptions
-
-if TYPE_CHECKING:
-    pass
-
-
 
 SPEAKERS = ("instance_a", "instance_b")
 TEMPLATES = ("self_interaction/system.j2", "self_interaction/kickoff.j2")

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field
 
 from welfare.probes.base import ProbeOptions
-
-if TYPE_CHECKING:
-    pass
-
 
 CHOICE_TEMPLATE = "task_preference/choice.j2"
 PERFORM_TEMPLATE = "task_preference/perform.j2"
