@@ -21,7 +21,7 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "parsing"
 def main() -> None:
     """Print the per-format table (and the misses when asked)."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("split", choices=["dev", "test"])
+    ap.add_argument("split", choices=["dev", "dev2", "test"])
     ap.add_argument("--misses", action="store_true")
     args = ap.parse_args()
     result = score(load(DATA / f"{args.split}.jsonl"))

@@ -23,7 +23,7 @@ from welfare.coders.judge import TOOL_NAME
 from welfare.models.anthropic import AnthropicModel
 from welfare.testing import FakeAnthropicServer, text, tool_use
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "coders_realistic" / "test.jsonl"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "coders_realistic" / "dev2.jsonl"
 FALSE_LABEL = "apparent_distress"
 
 
@@ -103,7 +103,7 @@ def test_judge_scored_on_the_corpus_gives_exactly_the_planted_errors(items) -> N
 def test_corpus_is_unchanged_since_it_was_copied() -> None:
     """The splits are the authors' files, byte for byte (first and last ids, line counts)."""
     for name, n, first, last in (("dev.jsonl", 452, "dev-001", "dev-452"),
-                                 ("test.jsonl", 412, "test-001", "test-412")):
+                                 ("dev2.jsonl", 412, "test-001", "test-412")):
         lines = (CORPUS.parent / name).read_text(encoding="utf-8").splitlines()
         assert len(lines) == n
         assert json.loads(lines[0])["id"] == first and json.loads(lines[-1])["id"] == last

@@ -1,11 +1,11 @@
 """The lexicon coder on realistic assistant turns written blind to it (issue 17).
 
-`tests/data/coders_realistic/` holds two splits written by two authors who never saw the
-lexicon, labelled with the codebook (decisions in `dev.md` / `test.md`). The lexicon was revised
-on the development split only; the test split was evaluated ONCE, after the last revision
-(lexicon version 3.0). The figures asserted here are those measurements, so a later revision
-that moves them has to say so here. The test-split figures are the ones to quote for unseen
-wording; the development split's are optimistic by construction.
+`tests/data/coders_realistic/` holds splits written by authors who never saw the lexicon,
+labelled with the codebook (decisions in the `.md` beside each). `dev.jsonl` is the development
+split. `dev2.jsonl` was the first test split: evaluated once, blind, after lexicon 3.0 (distress
+recall 0.64, positive affect 0.53), then read and tuned on, so it is development material now.
+A test split, when present as `test.jsonl`, is evaluated once after the last revision; its
+figures are the ones to quote for unseen wording.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def dev() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def test_split() -> list[dict]:
-    return load_labelled_corpus(DATA / "test.jsonl")
+    return load_labelled_corpus(DATA / "dev2.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,8 @@ def test_dev_split_after_tuning(coder: LexiconCoder, dev: list[dict]) -> None:
     assert table.loc["apparent_distress", "precision"] >= 0.95
 
 
-def test_test_split_measured_once(coder: LexiconCoder, test_split: list[dict]) -> None:
-    """Held out: recall 0.64 (distress) and 0.53 (positive affect) — short of the 0.80 target."""
+def test_former_test_split_now_development(coder: LexiconCoder, test_split: list[dict]) -> None:
+    """Measured blind once at lexicon 3.0 (recall 0.64 distress, 0.53 positive affect); now tuned on."""
     table = evaluate_coder(coder, test_split, n_resamples=500)
     got = table[["tp", "fp", "fn"]].to_dict("index")
     assert got["apparent_distress"] == {"tp": 34, "fp": 4, "fn": 19}
