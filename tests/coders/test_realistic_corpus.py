@@ -60,7 +60,7 @@ def test_dev_split_after_tuning(coder: LexiconCoder, dev: list[dict]) -> None:
 
 
 def test_former_test_split_now_development(coder: LexiconCoder, test_split: list[dict]) -> None:
-    """Measured blind once at lexicon 3.0 (recall 0.64 distress, 0.53 positive affect); now tuned on."""
+    """Blind once at lexicon 3.0 (recall: distress 0.64, positive affect 0.53); since tuned on."""
     table = evaluate_coder(coder, test_split, n_resamples=500)
     got = table[["tp", "fp", "fn"]].to_dict("index")
     assert got["apparent_distress"] == {"tp": 34, "fp": 4, "fn": 19}

@@ -6,18 +6,17 @@ the runner what to do. Large single-turn designs go through Message Batches (`su
 `batch_status`, `batch_results`), joined back by `custom_id` only.
 
 Two transports. `transport="sdk"` (the default) calls `client.messages.create`: the SDK builds,
-sends and parses every request. `transport="direct"`, on a client this class built itself
-with a static key or token, posts the same body with the client's own URL and headers over one
-aiohttp session (`_Wire`) and reads the JSON as is: the same request on the wire at a third of
-the SDK's per-request CPU (its request building, tracing and response models cost ~1 ms a
-call, which caps a 2-core machine well below what the API allows at high concurrency). An
-injected client, or credentials the SDK resolves per request (profiles, token caches), always
+sends and parses every request. `transport="direct"`, on a client this class built itself with a
+static key or token, posts the same body with the client's own URL and headers over one aiohttp
+session (`welfare.models.wire.JsonWire`) and reads the JSON as is: the same request on the wire
+at a third of the SDK's per-request CPU (its request building, tracing and response models cost
+~1 ms a call, which caps a 2-core machine well below what the API allows at high concurrency).
+An injected client, or credentials the SDK resolves per request (profiles, token caches), always
 go through `messages.create`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import email.utils
 import json
@@ -32,6 +31,7 @@ import httpx2
 from welfare.errors import ModelError, RetryableModelError
 from welfare.models.base import Request, Response, ToolCall, Usage
 from welfare.models.claude_models import EFFORTS, request_max_tokens
+from welfare.models.wire import JsonWire
 
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 """Request fields `anthropic` 2.x no longer takes as keywords: its API version refuses them."""
@@ -237,63 +237,18 @@ def _wire_status_error(status: int, body: bytes, headers: Mapping[str, str]) -> 
     return ModelError(message, status=status, kind=kind)
 
 
-class _Wire:
-    """POST /v1/messages over one aiohttp session with the SDK client's URL and headers.
-
-    The session belongs to the event loop that opened it; on another loop a new one is opened.
-    Its repr never shows the headers (they hold the key).
-    """
-
-    def __init__(self, client: anthropic.AsyncAnthropic, timeout: float, limit: int) -> None:
-        headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
-        self._headers = headers
-        self._url = str(client.base_url).rstrip("/") + "/v1/messages"
-        self._query = {k: str(v) for k, v in client.default_query.items()}
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
-        self._limit = limit
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def __repr__(self) -> str:
-        return "<_Wire>"
-
-    def _open(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers=self._headers
-            )
-            self._loop = loop
-        return self._session
-
-    async def post(self, body: Mapping[str, Any]) -> Response:
-        session = self._open()
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        start = time.monotonic()
-        try:
-            async with session.post(self._url, data=data, params=self._query or None) as reply:
-                payload = await reply.read()
-                status, headers = reply.status, reply.headers
-        except Exception as exc:
-            raise to_model_error(exc) from exc
-        if status != 200:
-            raise _wire_status_error(status, payload, headers)
-        try:
-            message = json.loads(payload)
-        except ValueError as exc:
-            raise RetryableModelError(
-                f"response is not JSON: {exc}", kind="malformed_response"
-            ) from exc
-        if not isinstance(message, dict):
-            raise RetryableModelError("response is not a JSON object", kind="malformed_response")
-        return response_from_json(message, latency_s=time.monotonic() - start)
-
-    async def close(self) -> None:
-        session = self._session
-        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
-            await session.close()
-        self._session = None
+def _wire(client: anthropic.AsyncAnthropic, timeout: float, limit: int) -> JsonWire:
+    """The direct transport: POST /v1/messages with the SDK client's URL, headers and query."""
+    return JsonWire(
+        str(client.base_url).rstrip("/") + "/v1/messages",
+        headers={k: v for k, v in client.default_headers.items() if isinstance(v, str)},
+        query={k: str(v) for k, v in client.default_query.items()},
+        timeout=timeout,
+        limit=limit,
+        status_error=_wire_status_error,
+        transport_error=to_model_error,
+        read=response_from_json,
+    )
 
 
 def _parsed(message: Any, latency_s: float) -> Response:
@@ -424,7 +379,7 @@ class AnthropicModel:
         if not model_id:
             raise ValueError("model_id must be a non-empty model name, e.g. claude-opus-5-5")
         self.model_id = model_id
-        self._wire: _Wire | None = None
+        self._wire: JsonWire | None = None
         if client is None:
             try:
                 client = _default_client(api_key, base_url, timeout, max_connections)
@@ -432,7 +387,7 @@ class AnthropicModel:
                 raise to_model_error(exc) from exc
             if transport == "direct" and (client.api_key or client.auth_token) \
                     and client.custom_auth is None:
-                self._wire = _Wire(client, timeout, max_connections)
+                self._wire = _wire(client, timeout, max_connections)
         else:
             client = client.with_options(max_retries=0)
         self._client = client

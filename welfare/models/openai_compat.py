@@ -34,7 +34,6 @@ renamed `reasoning`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -45,6 +44,7 @@ import aiohttp
 
 from welfare.errors import ModelError, RetryableModelError
 from welfare.models.base import Message, Request, Response, ToolCall, Usage, canonical_json
+from welfare.models.wire import JsonWire
 
 try:  # an optional extra: `pip install 'welfare[openai]'`
     import openai
@@ -405,70 +405,31 @@ def reasoning_of(response: Response) -> str:
 # ----------------------------------------------------------------------------- transport
 
 
-class _Wire:
-    """POST {base_url}/chat/completions over one aiohttp session with the client's headers.
+def _wire_status_error(status: int, payload: bytes, headers: Mapping[str, str]) -> ModelError:
+    """`status_error` for the wire path: the server's message and code from the error body."""
+    try:
+        parsed = json.loads(payload)
+    except ValueError:
+        parsed = None
+    fallback = payload[:200].decode("utf-8", "replace") or f"HTTP {status}"
+    message, code = _error_message(parsed, fallback)
+    return status_error(status, message, headers, code)
 
-    The session belongs to the event loop that opened it; on another loop a new one is opened.
-    Its repr never shows the headers (they hold the key).
-    """
 
-    def __init__(self, client: Any, timeout: float, limit: int) -> None:
-        headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
-        headers.update({k: v for k, v in client.auth_headers.items() if isinstance(v, str)})
-        self._headers = headers
-        self._url = str(client.base_url).rstrip("/") + "/chat/completions"
-        self._query = {k: str(v) for k, v in client.default_query.items()}
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
-        self._limit = limit
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def __repr__(self) -> str:
-        return "<_Wire>"
-
-    def _open(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers=self._headers
-            )
-            self._loop = loop
-        return self._session
-
-    async def post(self, body: Mapping[str, Any]) -> Response:
-        session = self._open()
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        start = time.monotonic()
-        try:
-            async with session.post(self._url, data=data, params=self._query or None) as reply:
-                payload = await reply.read()
-                status, headers = reply.status, reply.headers
-        except Exception as exc:
-            raise to_model_error(exc) from exc
-        if status != 200:
-            try:
-                parsed = json.loads(payload)
-            except ValueError:
-                parsed = None
-            fallback = payload[:200].decode("utf-8", "replace") or f"HTTP {status}"
-            message, code = _error_message(parsed, fallback)
-            raise status_error(status, message, headers, code)
-        try:
-            completion = json.loads(payload)
-        except ValueError as exc:
-            raise RetryableModelError(
-                f"response is not JSON: {exc}", kind="malformed_response"
-            ) from exc
-        if not isinstance(completion, dict):
-            raise RetryableModelError("response is not a JSON object", kind="malformed_response")
-        return response_from_json(completion, latency_s=time.monotonic() - start)
-
-    async def close(self) -> None:
-        session = self._session
-        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
-            await session.close()
-        self._session = None
+def _wire(client: Any, timeout: float, limit: int) -> JsonWire:
+    """The direct transport: POST {base_url}/chat/completions with the client's headers."""
+    headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
+    headers.update({k: v for k, v in client.auth_headers.items() if isinstance(v, str)})
+    return JsonWire(
+        str(client.base_url).rstrip("/") + "/chat/completions",
+        headers=headers,
+        query={k: str(v) for k, v in client.default_query.items()},
+        timeout=timeout,
+        limit=limit,
+        status_error=_wire_status_error,
+        transport_error=to_model_error,
+        read=response_from_json,
+    )
 
 
 def _default_client(
@@ -528,7 +489,7 @@ class OpenAIModel:
             raise ValueError("model_id must be a non-empty model name, e.g. Qwen/Qwen3-8B")
         self.model_id = model_id
         self.max_tokens_field = max_tokens_field
-        self._wire: _Wire | None = None
+        self._wire: JsonWire | None = None
         if client is None:
             try:
                 client = _default_client(api_key, base_url, timeout, max_connections)
@@ -537,7 +498,7 @@ class OpenAIModel:
             except Exception as exc:  # e.g. no key anywhere: the SDK refuses to build
                 raise to_model_error(exc) from exc
             if transport == "direct" and isinstance(client.api_key, str):
-                self._wire = _Wire(client, timeout, max_connections)
+                self._wire = _wire(client, timeout, max_connections)
         else:
             client = client.with_options(max_retries=0)
         self._client = client
