@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -516,41 +516,88 @@ class _Batch:
 # ------------------------------------------------------------------------------ the app
 
 
-class FakeApi:
-    """The request handlers and state of one fake server; lives on the server's event loop."""
+class LoopbackApi:
+    """What every loopback provider application shares: its state, ids in the API's style,
+    the fault schedule, scripted 400s and the control endpoints (`/_fake/counters`,
+    `/_fake/reset`). Subclasses add the provider's routes in `routes(app)`."""
 
     def __init__(self, config: FakeApiConfig, base_url: str) -> None:
         self.config = config
         self.base_url = base_url
         self.counters = Counters()
-        self.batches: dict[str, _Batch] = {}
         self._seq = 0
-        self.cache = PromptCache()
 
     def app(self) -> web.Application:
-        """The aiohttp application with every route."""
+        """The aiohttp application: the provider's routes and the control endpoints."""
         app = web.Application(client_max_size=256 * 1024**2)
+        self.routes(app)
+        app.router.add_get("/_fake/counters", self.get_counters)
+        app.router.add_post("/_fake/reset", self.post_reset)
+        return app
+
+    def routes(self, app: web.Application) -> None:
+        """Add the provider's own routes to `app`."""
+        raise NotImplementedError
+
+    def _next_id(self, prefix: str) -> str:
+        """A fresh id in the API's style, e.g. `msg_3f9c...` (24 hex characters after `prefix`)."""
+        self._seq += 1
+        tag = hashlib.blake2b(f"{self.config.seed}:{self._seq}".encode(), digest_size=12)
+        return f"{prefix}{tag.hexdigest()}"
+
+    def _scripted_bad_request(self, body: Body) -> str | None:
+        """The message of a 400 the test scripted for this body (`bad_request_if`), or None."""
+        if self.config.bad_request_if is None:
+            return None
+        verdict = self.config.bad_request_if(body)
+        if not verdict:
+            return None
+        return verdict if isinstance(verdict, str) else "Invalid request (scripted by the fake)."
+
+    def _fault(self, digest: str, attempt: int) -> str | None:
+        """The fault for this attempt at this request: scheduled first, then random."""
+        schedule = [kind for kind, n in self.config.fail_first.items() for _ in range(n)]
+        if attempt < len(schedule):
+            return schedule[attempt]
+        if not self.config.fault_rates:
+            return None
+        u = _unit(self.config.seed, digest, attempt)
+        for kind, rate in self.config.fault_rates.items():
+            if u < rate:
+                return kind
+            u -= rate
+        return None
+
+    async def get_counters(self, request: web.Request) -> web.Response:
+        return web.json_response(self.counters.to_dict())
+
+    async def post_reset(self, request: web.Request) -> web.Response:
+        self.counters = Counters()
+        return web.json_response({})
+
+
+class FakeApi(LoopbackApi):
+    """The request handlers and state of one fake server; lives on the server's event loop."""
+
+    def __init__(self, config: FakeApiConfig, base_url: str) -> None:
+        super().__init__(config, base_url)
+        self.batches: dict[str, _Batch] = {}
+        self.cache = PromptCache()
+
+    def routes(self, app: web.Application) -> None:
+        """The Messages and Message Batches endpoints."""
         app.router.add_post("/v1/messages", self.create_message)
         app.router.add_post("/v1/messages/batches", self.create_batch)
         app.router.add_get("/v1/messages/batches/{batch_id}", self.get_batch)
         app.router.add_post("/v1/messages/batches/{batch_id}/cancel", self.cancel_batch)
         app.router.add_get("/v1/messages/batches/{batch_id}/results", self.batch_results)
-        app.router.add_get("/_fake/counters", self.get_counters)
-        app.router.add_post("/_fake/reset", self.post_reset)
-        return app
 
     # -- helpers
-
-    def _next_id(self, prefix: str) -> str:
-        """A fresh id in the API's style, e.g. `msg_3f9c...` (24 characters after the prefix)."""
-        self._seq += 1
-        tag = hashlib.blake2b(f"{self.config.seed}:{self._seq}".encode(), digest_size=12)
-        return f"{prefix}_{tag.hexdigest()}"
 
     def _json(
         self, data: Body, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> web.Response:
-        hdrs = {"request-id": self._next_id("req"), **(headers or {})}
+        hdrs = {"request-id": self._next_id("req_"), **(headers or {})}
         return web.Response(
             body=json.dumps(data).encode(),
             status=status,
@@ -561,7 +608,7 @@ class FakeApi:
     def _error(
         self, status: int, message: str, headers: Mapping[str, str] | None = None
     ) -> web.Response:
-        request_id = self._next_id("req")
+        request_id = self._next_id("req_")
         hdrs = {"request-id": request_id, **(headers or {})}
         body = json.dumps(error_body(status, message, request_id)).encode()
         return web.Response(body=body, status=status, content_type="application/json", headers=hdrs)
@@ -596,26 +643,7 @@ class FakeApi:
                 return f"model: {body.get('model')!r} is not a model the strict server knows"
             if (problem := _strict_problem(body, row)) is not None:
                 return problem
-        if self.config.bad_request_if is None:
-            return None
-        verdict = self.config.bad_request_if(body)
-        if not verdict:
-            return None
-        return verdict if isinstance(verdict, str) else "Invalid request (scripted by the fake)."
-
-    def _fault(self, digest: str, attempt: int) -> str | None:
-        """The fault for this attempt at this request: scheduled first, then random."""
-        schedule = [kind for kind, n in self.config.fail_first.items() for _ in range(n)]
-        if attempt < len(schedule):
-            return schedule[attempt]
-        if not self.config.fault_rates:
-            return None
-        u = _unit(self.config.seed, digest, attempt)
-        for kind, rate in self.config.fault_rates.items():
-            if u < rate:
-                return kind
-            u -= rate
-        return None
+        return self._scripted_bad_request(body)
 
     def _answer(self, body: Body, *, batch: bool = False) -> Body | str:
         """The message the responder gives for `body`, or why the responder failed.
@@ -624,7 +652,7 @@ class FakeApi:
         answered as a 500 `api_error` whose message names the exception.
         """
         try:
-            message = build_message(body, self.config.responder(body), self._next_id("msg"))
+            message = build_message(body, self.config.responder(body), self._next_id("msg_"))
             if self.config.strict:
                 row = lookup(str(body["model"]))
                 assert row is not None  # unknown models were refused
@@ -729,7 +757,7 @@ class FakeApi:
                 body=_MALFORMED_BODY,
                 status=200,
                 content_type="application/json",
-                headers={"request-id": self._next_id("req")},
+                headers={"request-id": self._next_id("req_")},
             )
         status = int(fault)
         headers: dict[str, str] = {}
@@ -769,12 +797,12 @@ class FakeApi:
         problem = _validate_messages_body(params, api_version) or self._bad_request(params)
         if problem is not None:
             self.counters.bad_requests[problem[:80]] += 1
-            error = error_body(400, problem, self._next_id("req"))
+            error = error_body(400, problem, self._next_id("req_"))
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
         cfg = self.config
         u = _unit(cfg.seed, "batch", custom_id, digest, self.counters.by_hash[digest])
         if u < cfg.batch_errored:
-            error = error_body(500, "Internal server error", self._next_id("req"))
+            error = error_body(500, "Internal server error", self._next_id("req_"))
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
         if u < cfg.batch_errored + cfg.batch_expired:
             return {"custom_id": custom_id, "result": {"type": "expired"}}
@@ -782,7 +810,7 @@ class FakeApi:
             return {"custom_id": custom_id, "result": {"type": "canceled"}}
         message = self._answer(params, batch=True)
         if isinstance(message, str):
-            error = error_body(500, message, self._next_id("req"))
+            error = error_body(500, message, self._next_id("req_"))
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
         self.counters.succeeded_by_hash[digest] += 1
         return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
@@ -818,7 +846,7 @@ class FakeApi:
         body = await self._read_json(request)
         if (problem := self._batch_problem(body)) is not None:
             return self._error(400, problem)
-        batch_id = self._next_id("msgbatch")
+        batch_id = self._next_id("msgbatch_")
         version = _api_version(request)
         lines = []
         for item in body["requests"]:
@@ -881,17 +909,10 @@ class FakeApi:
         return web.Response(
             body=payload,
             content_type="application/binary",
-            headers={"request-id": self._next_id("req")},
+            headers={"request-id": self._next_id("req_")},
         )
 
     # -- control endpoints (not part of the real API)
-
-    async def get_counters(self, request: web.Request) -> web.Response:
-        return web.json_response(self.counters.to_dict())
-
-    async def post_reset(self, request: web.Request) -> web.Response:
-        self.counters = Counters()
-        return web.json_response({})
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -916,13 +937,13 @@ async def _start_site(api: FakeApi, sock: socket.socket) -> web.AppRunner:
     return runner
 
 
-def _serve_forever(config: FakeApiConfig, conn: Any) -> None:
+def _serve_forever(api_class: type[Any], config: FakeApiConfig, path: str, conn: Any) -> None:
     """Child-process entry point: serve, report the port, stop when the parent says so."""
 
     async def main() -> None:
         sock = _listen_socket()
         port = sock.getsockname()[1]
-        runner = await _start_site(FakeApi(config, f"http://127.0.0.1:{port}"), sock)
+        runner = await _start_site(api_class(config, f"http://127.0.0.1:{port}{path}"), sock)
         conn.send(port)
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)
         await runner.cleanup()
@@ -934,8 +955,13 @@ class FakeAnthropicServer:
     """A loopback Messages API server in a background thread (or a child process).
 
     Use as a context manager (sync or async) or call `start()`/`stop()`; point a client at
-    `base_url`. `counters()` says what it has seen; `reset()` zeroes the counters.
+    `base_url`. `counters()` says what it has seen; `reset()` zeroes the counters. Another
+    provider's loopback server subclasses it with its own `API` application and `PATH`.
     """
+
+    API: ClassVar[type[Any]] = FakeApi  # the aiohttp application class: API(config, base_url)
+    PATH: ClassVar[str] = ""  # what the SDK's base URL adds to the server's root
+    NAME: ClassVar[str] = "fake-anthropic"
 
     def __init__(
         self,
@@ -985,14 +1011,21 @@ class FakeAnthropicServer:
 
     def __repr__(self) -> str:
         mode = "process" if self.process else "thread"
-        return f"FakeAnthropicServer(base_url={self.base_url if self.port else None!r}, {mode})"
+        url = self.base_url if self.port else None
+        return f"{type(self).__name__}(base_url={url!r}, {mode})"
 
     @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:<port>`: pass it as `base_url` or `ANTHROPIC_BASE_URL`."""
+    def root_url(self) -> str:
+        """`http://127.0.0.1:<port>`: where the control endpoints (`/_fake/...`) live."""
         if self.port is None:
             raise RuntimeError("the fake server is not running; call start() first")
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The root plus `PATH`: pass it as the SDK's `base_url` (or `ANTHROPIC_BASE_URL`,
+        `OPENAI_BASE_URL`)."""
+        return self.root_url + self.PATH
 
     # -- lifecycle
 
@@ -1009,11 +1042,9 @@ class FakeAnthropicServer:
     def _start_thread(self) -> None:
         sock = _listen_socket()
         self.port = sock.getsockname()[1]
-        self._api = FakeApi(self.config, self.base_url)
+        self._api = self.API(self.config, self.base_url)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="fake-anthropic", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name=self.NAME, daemon=True)
         self._thread.start()
         started = asyncio.run_coroutine_threadsafe(_start_site(self._api, sock), self._loop)
         self._runner = started.result(timeout=30)
@@ -1023,8 +1054,8 @@ class FakeAnthropicServer:
         self._conn, child_conn = ctx.Pipe()
         self._child = ctx.Process(
             target=_serve_forever,
-            args=(self.config, child_conn),
-            name="fake-anthropic",
+            args=(self.API, self.config, self.PATH, child_conn),
+            name=self.NAME,
             daemon=True,
         )
         self._child.start()
@@ -1071,14 +1102,14 @@ class FakeAnthropicServer:
     def counters(self) -> Counters:
         """A snapshot of what the server has seen so far."""
         if self.process:
-            with urllib.request.urlopen(f"{self.base_url}/_fake/counters", timeout=30) as reply:
+            with urllib.request.urlopen(f"{self.root_url}/_fake/counters", timeout=30) as reply:
                 return Counters.from_dict(json.loads(reply.read()))
         return self._on_loop(lambda api: Counters.from_dict(api.counters.to_dict()))
 
     def reset(self) -> None:
         """Zero the counters (which also restarts `fail_first` schedules)."""
         if self.process:
-            req = urllib.request.Request(f"{self.base_url}/_fake/reset", method="POST")
+            req = urllib.request.Request(f"{self.root_url}/_fake/reset", method="POST")
             urllib.request.urlopen(req, timeout=30).close()
             return
         self._on_loop(lambda api: setattr(api, "counters", Counters()))

@@ -25,12 +25,9 @@ dict with `content`, `tool_calls`, `reasoning_content`, `finish_reason`, `usage`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import multiprocessing
 import re
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,12 +37,11 @@ from aiohttp import web
 
 from welfare.testing.fake_api import (
     Body,
-    Counters,
     FakeAnthropicServer,
     FakeApiConfig,
+    LoopbackApi,
     Predicate,
     Responder,
-    _listen_socket,
     count_tokens,
     request_hash,
 )
@@ -362,36 +358,18 @@ def error_body(status: int, message: str) -> Body:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-def _unit(*parts: object) -> float:
-    """A deterministic number in [0, 1) from its parts: faults independent of arrival order."""
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
 # ------------------------------------------------------------------------------ the app
 
 
-class FakeOpenAIApi:
+class FakeOpenAIApi(LoopbackApi):
     """The handlers and state of one loopback chat-completions server (on its event loop)."""
 
-    def __init__(self, config: FakeOpenAIConfig, base_url: str) -> None:
-        self.config = config
-        self.base_url = base_url
-        self.counters = Counters()
-        self._seq = 0
+    config: FakeOpenAIConfig
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024**2)
+    def routes(self, app: web.Application) -> None:
+        """The chat-completions and model-list endpoints."""
         app.router.add_post("/v1/chat/completions", self.create_completion)
         app.router.add_get("/v1/models", self.list_models)
-        app.router.add_get("/_fake/counters", self.get_counters)
-        app.router.add_post("/_fake/reset", self.post_reset)
-        return app
-
-    def _next_id(self, prefix: str) -> str:
-        self._seq += 1
-        tag = hashlib.blake2b(f"{self.config.seed}:{self._seq}".encode(), digest_size=12)
-        return f"{prefix}{tag.hexdigest()}"
 
     def _json(self, data: Body, status: int = 200,
               headers: Mapping[str, str] | None = None) -> web.Response:
@@ -411,24 +389,6 @@ class FakeOpenAIApi:
         if auth.lower().startswith("bearer ") and auth[7:] == self.config.api_key:
             return None
         return self._error(401, "Incorrect API key provided.")
-
-    def _fault(self, digest: str, attempt: int) -> str | None:
-        schedule = [kind for kind, n in self.config.fail_first.items() for _ in range(n)]
-        if attempt < len(schedule):
-            return schedule[attempt]
-        u = _unit(self.config.seed, digest, attempt)
-        for kind, rate in self.config.fault_rates.items():
-            if u < rate:
-                return kind
-            u -= rate
-        return None
-
-    def _bad_request(self, body: Body) -> str | None:
-        predicate: Predicate | None = self.config.bad_request_if
-        verdict = predicate(body) if predicate is not None else None
-        if not verdict:
-            return None
-        return verdict if isinstance(verdict, str) else "Invalid request (scripted by the fake)."
 
     async def create_completion(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/chat/completions, counted while in flight (`Counters.max_in_flight`)."""
@@ -456,7 +416,8 @@ class FakeOpenAIApi:
         digest = request_hash(body)
         attempt = counters.by_hash[digest]
         counters.by_hash[digest] += 1
-        problem = validate_chat_body(body, strict=self.config.strict) or self._bad_request(body)
+        problem = (validate_chat_body(body, strict=self.config.strict)
+                   or self._scripted_bad_request(body))
         if problem is not None:
             return self._error(400, problem)
         fault = self._fault(digest, attempt)
@@ -498,36 +459,6 @@ class FakeOpenAIApi:
         return self._json({"object": "list", "data": [
             {"id": "loopback", "object": "model", "created": 0, "owned_by": "welfare"}]})
 
-    async def get_counters(self, request: web.Request) -> web.Response:
-        return web.json_response(self.counters.to_dict())
-
-    async def post_reset(self, request: web.Request) -> web.Response:
-        self.counters = Counters()
-        return web.json_response({})
-
-
-async def _start_site(api: FakeOpenAIApi, sock: Any) -> web.AppRunner:
-    runner = web.AppRunner(
-        api.app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.2
-    )
-    await runner.setup()
-    await web.SockSite(runner, sock, backlog=4096).start()
-    return runner
-
-
-def _serve_forever(config: FakeOpenAIConfig, conn: Any) -> None:
-    """Child-process entry point: serve, report the port, stop when the parent says so."""
-
-    async def main() -> None:
-        sock = _listen_socket()
-        port = sock.getsockname()[1]
-        runner = await _start_site(FakeOpenAIApi(config, f"http://127.0.0.1:{port}/v1"), sock)
-        conn.send(port)
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-        await runner.cleanup()
-
-    asyncio.run(main())
-
 
 class FakeOpenAIServer(FakeAnthropicServer):
     """A loopback chat-completions server in a background thread (or a child process).
@@ -535,6 +466,10 @@ class FakeOpenAIServer(FakeAnthropicServer):
     The same lifecycle and observation as `FakeAnthropicServer` (context manager, `counters()`,
     `reset()`, `configure()`); `base_url` is `http://127.0.0.1:<port>/v1`.
     """
+
+    API = FakeOpenAIApi
+    PATH = "/v1"
+    NAME = "fake-openai"
 
     def __init__(
         self,
@@ -566,69 +501,6 @@ class FakeOpenAIServer(FakeAnthropicServer):
             api_key=api_key,
             strict=strict,
         )
-
-    def __repr__(self) -> str:
-        mode = "process" if self.process else "thread"
-        return f"FakeOpenAIServer(base_url={self.base_url if self.port else None!r}, {mode})"
-
-    @property
-    def root_url(self) -> str:
-        """`http://127.0.0.1:<port>`: where the control endpoints live."""
-        if self.port is None:
-            raise RuntimeError("the fake server is not running; call start() first")
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:<port>/v1`: pass it as `base_url` or `OPENAI_BASE_URL`."""
-        return f"{self.root_url}/v1"
-
-    def _start_thread(self) -> None:
-        sock = _listen_socket()
-        self.port = sock.getsockname()[1]
-        assert isinstance(self.config, FakeOpenAIConfig)
-        self._api = FakeOpenAIApi(self.config, self.base_url)  # type: ignore[assignment]
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        started = asyncio.run_coroutine_threadsafe(
-            _start_site(self._api, sock), self._loop  # type: ignore[arg-type]
-        )
-        self._runner = started.result(timeout=30)
-
-    def _start_process(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child_conn = ctx.Pipe()
-        self._child = ctx.Process(
-            target=_serve_forever, args=(self.config, child_conn), name="fake-openai",
-            daemon=True,
-        )
-        self._child.start()
-        if not self._conn.poll(60):
-            self._child.terminate()
-            raise RuntimeError("the fake server process did not start within 60 s")
-        self.port = self._conn.recv()
-
-    def counters(self) -> Counters:
-        """A snapshot of what the server has seen so far."""
-        if self.process:
-            import urllib.request
-
-            with urllib.request.urlopen(f"{self.root_url}/_fake/counters", timeout=30) as reply:
-                return Counters.from_dict(json.loads(reply.read()))
-        return super().counters()
-
-    def reset(self) -> None:
-        """Zero the counters (which also restarts `fail_first` schedules)."""
-        if self.process:
-            import urllib.request
-
-            req = urllib.request.Request(f"{self.root_url}/_fake/reset", method="POST")
-            urllib.request.urlopen(req, timeout=30).close()
-            return
-        super().reset()
 
 
 __all__ = [
