@@ -17,10 +17,12 @@ __all__ = [
     "FLAGS",
     "INVALID_RATE_THRESHOLD",
     "ci_text",
+    "clustered_share",
     "correlation",
     "fixed",
     "invalid_rate",
     "mean_difference",
+    "n_unit_of",
     "number",
     "percent",
     "plain",
@@ -105,19 +107,33 @@ def ci_text(low: Any, high: Any, fmt: Any = percent, *, sep: str = "–") -> str
     return f"95% CI {fmt(low)}{sep}{fmt(high)}"
 
 
+def n_unit_of(unit: str) -> str:
+    """What n counts for a share: "share of answers" → "answers" (n is the denominator).
+
+    Raises ``ValueError`` for a unit that does not start with "share of": then n's unit is
+    not implied and the caller must name it.
+    """
+    if not unit.startswith("share of "):
+        raise ValueError(f"unit {unit!r} does not say what n counts: pass n_unit=")
+    return unit.removeprefix("share of ")
+
+
 # -- kinds of finding -----------------------------------------------------------------------
 
 def share(fid: str, subject: str, k: int, n: int, unit: str, sentence: str, *,
           importance: int = 2, flag: str | None = None, truth: float | None = None,
-          method: str = "wilson", digits: int = 0) -> Finding:
+          method: str = "wilson", digits: int = 0, n_unit: str | None = None) -> Finding:
     """A share k / n with its interval (Wilson by default; "clopper-pearson" near 0 or 1).
 
     `sentence` may use {k}, {n}, {pct}, {ci}: they are filled in here, so every share reads
-    alike ("3 of 40 conversations (8%, 95% CI 3%–20%) …").
+    alike ("3 of 40 conversations (8%, 95% CI 3%–20%) …"). The n units are independent
+    trials here; `n_unit` defaults to X of a "share of X" unit. Shares whose trials nest in
+    items or scenarios are `clustered_share`s.
     """
     _check_flag(flag)
+    n_unit = n_unit or n_unit_of(unit)
     if n <= 0:
-        return undefined(fid, subject, unit, f"no {unit.removeprefix('share of ')} to count")
+        return undefined(fid, subject, unit, f"no {n_unit} to count", n_unit=n_unit)
     est = proportion(k, n, method=method)  # type: ignore[arg-type]
 
     def fmt(x: float) -> str:
@@ -126,19 +142,47 @@ def share(fid: str, subject: str, k: int, n: int, unit: str, sentence: str, *,
     text = sentence.format(k=k, n=n, pct=fmt(est.estimate),
                            ci=ci_text(est.ci_low, est.ci_high, fmt))
     return Finding(fid, subject, est.estimate, (est.ci_low, est.ci_high), n, unit, text,
-                   importance=importance, flag=flag, truth=truth)
+                   importance=importance, flag=flag, truth=truth, n_unit=n_unit)
+
+
+def clustered_share(fid: str, subject: str, estimate: float, ci: tuple[float, float],
+                    clusters: int, cluster_unit: str, k: int, n: int, unit: str,
+                    sentence: str, *, importance: int = 2, flag: str | None = None,
+                    truth: float | None = None, digits: int = 0) -> Finding:
+    """A share whose trials nest in clusters (answers in items, conversations in scenarios).
+
+    The interval treats the clusters as the sampled units (the caller's method: a bounded mean
+    of cluster rates, a cluster bootstrap), so n is the number of clusters and `cluster_unit`
+    names them; k of n trials are reported beside it. `sentence` may use {k}, {n} (trials),
+    {clusters} ("24 items"), {pct} and {ci}: "3 of 288 answers (1.0%, 95% CI …; 24 items)".
+    """
+    _check_flag(flag)
+    if clusters <= 0:
+        return undefined(fid, subject, unit, f"no {cluster_unit} to count",
+                         n_unit=cluster_unit)
+
+    def fmt(x: float) -> str:
+        return percent(x, digits)
+
+    text = sentence.format(k=k, n=n, pct=fmt(estimate), ci=ci_text(ci[0], ci[1], fmt),
+                           clusters=f"{clusters} {cluster_unit}")
+    return Finding(fid, subject, float(estimate), (float(ci[0]), float(ci[1])), clusters, unit,
+                   text, importance=importance, flag=flag, truth=truth, n_unit=cluster_unit)
 
 
 def invalid_rate(probe: str, subject: str, k: int, n: int, *, unit: str, sentence: str,
-                 importance: int = 2, digits: int = 0) -> Finding:
+                 importance: int = 2, digits: int = 0, n_unit: str | None = None) -> Finding:
     """`<probe>.invalid_rate`: the share of answers that could not be read, never dropped.
 
     The flag is not set here: the report sets `high_invalid_rate` above its one threshold
     (`ReportOptions.invalid_rate_threshold`), the same for every probe. `sentence` may use
-    {k}, {n}, {pct} and {ci} (written with `digits` decimals).
+    {k}, {n}, {pct} and {ci} (written with `digits` decimals). `n_unit` defaults to X of a
+    "share of X" unit.
     """
+    n_unit = n_unit or n_unit_of(unit)
     if n <= 0:
-        return undefined(f"{probe}.invalid_rate", subject, unit, "nothing was answered")
+        return undefined(f"{probe}.invalid_rate", subject, unit, "nothing was answered",
+                         n_unit=n_unit)
     est = proportion(k, n)
     def fmt(x: float) -> str:
         return percent(x, digits)
@@ -146,48 +190,51 @@ def invalid_rate(probe: str, subject: str, k: int, n: int, *, unit: str, sentenc
     text = sentence.format(k=k, n=n, pct=fmt(est.estimate),
                            ci=ci_text(est.ci_low, est.ci_high, fmt))
     return Finding(f"{probe}.invalid_rate", subject, est.estimate, (est.ci_low, est.ci_high), n,
-                   unit, text, importance=importance)
+                   unit, text, importance=importance, n_unit=n_unit)
 
 
 def mean_difference(fid: str, subject: str, estimate: float, ci: tuple[float, float], n: int,
-                    unit: str, sentence: str, *, p_value: float | None = None,
+                    unit: str, sentence: str, *, n_unit: str, p_value: float | None = None,
                     importance: int = 2, truth: float | None = None, digits: int = 2
                     ) -> Finding:
     """A difference of means (framing effect, contrast of scores) with its interval.
 
     `sentence` may use {est} (signed), {ci} and {p}; the interval comes from the caller's
-    method (paired, clustered), which the sentence should name.
+    method (paired, clustered), which the sentence should name; `n_unit` names what n counts
+    (the units that method resamples or pairs).
     """
     text = sentence.format(est=signed(estimate, digits),
                            ci=ci_text(ci[0], ci[1], lambda x: signed(x, digits), sep=" to "),
                            p=number(p_value) if p_value is not None else "n/a")
     return Finding(fid, subject, float(estimate), (float(ci[0]), float(ci[1])), n, unit, text,
-                   importance=importance, p_value=p_value, truth=truth)
+                   importance=importance, p_value=p_value, truth=truth, n_unit=n_unit)
 
 
 def correlation(fid: str, subject: str, rho: float, ci: tuple[float, float], n: int, unit: str,
-                sentence: str, *, p_value: float | None = None, importance: int = 2,
-                truth: float | None = None) -> Finding:
-    """A rank correlation (Spearman) with its interval; {rho}, {ci}, {p} in the sentence."""
+                sentence: str, *, n_unit: str, p_value: float | None = None,
+                importance: int = 2, truth: float | None = None) -> Finding:
+    """A rank correlation (Spearman) with its interval; {rho}, {ci}, {p} in the sentence;
+    `n_unit` names the pairs' units ("tasks")."""
     text = sentence.format(rho=fixed(rho), ci=ci_text(ci[0], ci[1], fixed, sep=" to "),
                            p=number(p_value) if p_value is not None else "n/a")
     return Finding(fid, subject, float(rho), (float(ci[0]), float(ci[1])), n, unit, text,
-                   importance=importance, p_value=p_value, truth=truth)
+                   importance=importance, p_value=p_value, truth=truth, n_unit=n_unit)
 
 
 def survival_median(fid: str, subject: str, median: float, ci: tuple[float, float], n: int,
-                    unit: str, sentence: str, *, importance: int = 2,
+                    unit: str, sentence: str, *, n_unit: str, importance: int = 2,
                     truth: float | None = None) -> Finding:
-    """A Kaplan–Meier median ("not reached" when the curve never falls to one half)."""
+    """A Kaplan–Meier median ("not reached" when the curve never falls to one half); n counts
+    the curve's subjects at risk at the start (`n_unit`, e.g. "conversations")."""
     text = sentence.format(median=turn(median), ci=ci_text(ci[0], ci[1], turn))
     return Finding(fid, subject, float(median), (float(ci[0]), float(ci[1])), n, unit, text,
-                   importance=importance, truth=truth)
+                   importance=importance, truth=truth, n_unit=n_unit)
 
 
-def undefined(fid: str, subject: str, unit: str, why: str) -> Finding:
+def undefined(fid: str, subject: str, unit: str, why: str, *, n_unit: str = "") -> Finding:
     """A finding that has no value here (nothing to count): NaN estimate, n = 0, and why."""
     return Finding(fid, subject, math.nan, (math.nan, math.nan), 0, unit,
-                   f"Not estimable: {why}.", importance=3)
+                   f"Not estimable: {why}.", importance=3, n_unit=n_unit)
 
 
 def _check_flag(flag: str | None) -> None:

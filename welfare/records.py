@@ -88,7 +88,9 @@ class Finding:
 
     Ids are `probe.measure[.qualifier]` (DESIGN.md, summary.json). `importance` orders the
     report's summary (0 is the most important); `flag` marks policy violations and high invalid
-    rates so they are never buried.
+    rates so they are never buried. `n_unit` names what `n` counts — the independent units
+    the interval treats as sampled ("items", "scenarios", "tasks", "answers", "interviews"):
+    "n = 24" alone does not say whether 24 items or 24 answers stand behind the interval.
     """
 
     id: str
@@ -102,12 +104,19 @@ class Finding:
     flag: str | None = None
     p_value: float | None = None
     truth: float | None = None
+    n_unit: str = ""
+
+    @property
+    def n_text(self) -> str:
+        """n with its unit, as the report prints it: "24 items" (just "24" if unnamed)."""
+        return f"{int(self.n):,} {self.n_unit}".strip()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "estimate": _finite_or_none(self.estimate),
             "ci": [_finite_or_none(self.ci[0]), _finite_or_none(self.ci[1])],
             "n": int(self.n),
+            "n_unit": self.n_unit,
             "unit": self.unit,
             "sentence": self.sentence,
         }

@@ -255,10 +255,15 @@ def test_non_answers_are_counted_per_framing(recovery: Any) -> None:
     for framing in ("neutral", "deflationary"):
         f = got[f"self_report.non_answer_rate.{framing}"]
         assert f.ci[0] <= traits.non_answer_probability(framing) <= f.ci[1]
-        assert f.n == 37 * 2 * 3
-    assert got["self_report.non_answer_shift.deflationary"].ci[0] > 0.25
+        # items are the units (answers nest in them); the answers are counted beside
+        assert (f.n, f.n_unit) == (37, "items") and f"of {37 * 2 * 3} answers" in f.sentence
+        assert f.ci[1] - f.ci[0] > 0.005
+    shift = got["self_report.non_answer_shift.deflationary"]
+    assert shift.ci[0] > 0.25 and (shift.n, shift.n_unit) == (37, "items")
+    assert "paired by item" in shift.sentence
     rates = result.tables["non_answers"]
     assert (rates["non_answers"] > 0).all()  # non-answers never vanish from the counts
+    assert (rates["n_items"] == 37).all()
 
 
 def test_consistency_and_family_means(recovery: Any) -> None:
@@ -270,6 +275,9 @@ def test_consistency_and_family_means(recovery: Any) -> None:
         assert sus[key].ci[0] <= sus[key].estimate <= sus[key].ci[1]
     # framing moves answers and items differ: units vary more than raters disagree
     assert sus["self_report.consistency_alpha"].estimate > 0.5
+    # units of one item share it: the interval resamples items, and n counts them
+    alpha = sus["self_report.consistency_alpha"]
+    assert (alpha.n, alpha.n_unit) == (31, "items") and "resampling items" in alpha.sentence
     fam = sus["self_report.mean_score.wellbeing"]
     assert fam.ci[0] <= fam.truth <= fam.ci[1]
     assert null["self_report.invalid_rate"].estimate < 0.05

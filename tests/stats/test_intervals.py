@@ -13,6 +13,7 @@ from welfare.stats import (
     bootstrap_ci,
     bootstrap_replicates,
     clopper_pearson,
+    cluster_weights_ci,
     newcombe_difference,
     proportion,
     wilson_interval,
@@ -112,6 +113,45 @@ def test_cluster_bootstrap_widens_for_clustered_data_and_handles_dataframes() ->
     frame = pd.DataFrame({"y": y, "c": cl})
     bca = bootstrap_ci(frame, lambda d: d["y"].mean(), clusters=frame["c"], seed=0)
     assert bca[0] < y.mean() < bca[1]
+
+
+def test_cluster_weights_ci_equals_the_cluster_bootstrap_of_rows() -> None:
+    """The weights form (one matrix product per block) gives the interval that resampling
+    whole clusters of rows gives, for a mean of unequal-sized cluster means."""
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(2, 9, 25)
+    labels = np.repeat(np.arange(25), sizes)
+    y = np.repeat(rng.normal(0, 1, 25), sizes) + rng.normal(0, 0.5, len(labels))
+    cluster_mean = np.bincount(labels, y) / sizes
+
+    def rows_stat(v: np.ndarray) -> float:  # the same statistic on resampled rows:
+        return float(np.sum(v[:, 0] * v[:, 1]) / np.sum(v[:, 1]))  # rows weighted 1/size
+
+    data = np.column_stack([y, 1.0 / sizes[labels]])
+    for method in ("percentile", "bca"):
+        est = cluster_weights_ci(lambda w: w @ cluster_mean / w.sum(axis=1), 25,
+                                 n_resamples=6000, seed=1, method=method)
+        ref = bootstrap_ci(data, rows_stat, clusters=labels, n_resamples=6000, seed=2,
+                           method=method)
+        assert est.estimate == pytest.approx(cluster_mean.mean(), abs=1e-12)
+        assert est.n == 25 and "25 clusters" in est.method
+        half = (ref[1] - ref[0]) / 2
+        assert abs(est.ci_low - ref[0]) < 0.06 * half and abs(est.ci_high - ref[1]) < 0.06 * half
+    # SE of a mean of cluster means: SD(cluster means)/sqrt(k), up to MC error
+    pct = cluster_weights_ci(lambda w: w @ cluster_mean / w.sum(axis=1), 25, method="percentile",
+                             n_resamples=6000, seed=3)
+    assert (pct.ci_high - pct.ci_low) / (2 * 1.96) == pytest.approx(
+        cluster_mean.std(ddof=0) / 5, rel=0.08)
+
+
+def test_cluster_weights_ci_edge_cases() -> None:
+    with pytest.raises(ValueError, match="2 clusters"):
+        cluster_weights_ci(lambda w: w[:, 0], 1)
+    with pytest.raises(ValueError, match="method"):
+        cluster_weights_ci(lambda w: w[:, 0], 3, method="basic")  # type: ignore[arg-type]
+    # nothing measurable in most resamples (NaN unless cluster 0 is drawn twice): NaN interval
+    est = cluster_weights_ci(lambda w: np.where(w[:, 0] > 1, 1.0, np.nan), 10, seed=0)
+    assert np.isnan(est.ci_low) and np.isnan(est.ci_high)
 
 
 def test_bootstrap_edge_cases() -> None:

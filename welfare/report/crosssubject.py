@@ -168,7 +168,8 @@ def findings_matrix(units: Mapping[str, Sequence[Finding]], max_importance: int 
             if f.id not in cells:
                 order.append(f.id)
                 cells[f.id] = {}
-            cells[f.id][unit] = f"{_fmt(f.estimate)} [{_fmt(f.ci[0])}, {_fmt(f.ci[1])}] n={f.n}"
+            cells[f.id][unit] = (f"{_fmt(f.estimate)} [{_fmt(f.ci[0])}, {_fmt(f.ci[1])}] "
+                                  f"n={f.n_text}")
     frame = pd.DataFrame([{"finding": i, **cells[i]} for i in order],
                          columns=["finding", *units.keys()])
     return frame.fillna("—")

@@ -542,11 +542,12 @@ def mask_timestamps(html: str) -> str:
 def _findings_frame(findings: list[Finding]) -> pd.DataFrame:
     return pd.DataFrame([
         {"id": f.id, "subject": f.subject, "estimate": f.estimate, "ci_low": f.ci[0],
-         "ci_high": f.ci[1], "n": f.n, "unit": f.unit, "importance": f.importance,
-         "flag": f.flag, "p_value": f.p_value, "truth": f.truth, "sentence": f.sentence}
+         "ci_high": f.ci[1], "n": f.n, "n_unit": f.n_unit, "unit": f.unit,
+         "importance": f.importance, "flag": f.flag, "p_value": f.p_value, "truth": f.truth,
+         "sentence": f.sentence}
         for f in findings
-    ], columns=["id", "subject", "estimate", "ci_low", "ci_high", "n", "unit", "importance",
-                "flag", "p_value", "truth", "sentence"])
+    ], columns=["id", "subject", "estimate", "ci_low", "ci_high", "n", "n_unit", "unit",
+                "importance", "flag", "p_value", "truth", "sentence"])
 
 
 def _transcript_rows(transcripts: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,7 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_replicates",
     "clopper_pearson",
+    "cluster_weights_ci",
     "has_spread",
     "newcombe_difference",
     "proportion",
@@ -409,3 +410,56 @@ def bootstrap_ci(
         for c in range(flat_reps.shape[1])
     ])
     return _out(bounds[:, 0].reshape(theta_v.shape), bounds[:, 1].reshape(theta_v.shape))
+
+
+def cluster_weights_ci(
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n_clusters: int,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    method: Literal["percentile", "bca"] = "bca",
+    seed: int | np.random.Generator | None = None,
+) -> Estimate:
+    """A cluster-bootstrap interval for a statistic written as a function of cluster weights.
+
+    ``statistic(w)`` takes weights ``w`` of shape (b, n_clusters) — how many times each cluster
+    is in a resample — and returns b values. Any statistic built from per-cluster sums (a mean
+    of item means, a ratio of totals, a pooled variance) is then one matrix product per block
+    of resamples instead of one Python call per resample: with 2,000 resamples over 30 items
+    it costs milliseconds. The estimate is ``statistic`` at weights 1 (every cluster once);
+    BCa's acceleration comes from the leave-one-cluster-out jackknife (weights 1 − e_j), its
+    bias correction from the share of replicates below the estimate. ``n`` is the number of
+    clusters. Replicates that are not finite (a resample with nothing to measure) are dropped;
+    fewer than half finite gives a NaN interval.
+    """
+    _z(confidence)
+    if n_clusters < 2:
+        raise ValueError("need at least 2 clusters for a cluster bootstrap interval")
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be at least 1")
+    method_l = method.lower()
+    if method_l not in ("percentile", "bca"):
+        raise ValueError(f"unknown method {method!r}; use 'percentile' or 'bca'")
+    rng = np.random.default_rng(seed)
+    theta = float(np.asarray(statistic(np.ones((1, n_clusters))), dtype=float).ravel()[0])
+    step = max(1, 4_000_000 // n_clusters)
+    blocks = []
+    for lo in range(0, n_resamples, step):
+        b = min(step, n_resamples - lo)
+        draws = rng.integers(0, n_clusters, (b, n_clusters))
+        flat = (np.arange(b)[:, None] * n_clusters + draws).ravel()
+        w = np.bincount(flat, minlength=b * n_clusters).reshape(b, n_clusters).astype(float)
+        blocks.append(np.asarray(statistic(w), dtype=float).ravel())
+    reps = np.concatenate(blocks)
+    name = f"cluster bootstrap over {n_clusters} clusters ({method_l}, {n_resamples} resamples)"
+    if np.isfinite(reps).sum() < max(1, n_resamples // 2) or not np.isfinite(theta):
+        return Estimate(theta, float("nan"), float("nan"), n_clusters, name, confidence)
+    jack = None
+    if method_l == "bca":
+        jack = np.asarray(statistic(1.0 - np.eye(n_clusters)), dtype=float).ravel()
+        jack = jack[np.isfinite(jack)]
+        if jack.size < 2:
+            method_l = "percentile"
+    low, high = _interval_from_replicates(reps, theta, confidence, method_l, jack)
+    return Estimate(theta, low, high, n_clusters, name, confidence)

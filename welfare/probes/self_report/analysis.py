@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from welfare import findings, stats
+from welfare import findings as findings_mod
+from welfare import stats
 from welfare.errors import BankError
 from welfare.findings import fixed, share, signed
 from welfare.models.base import sha256_hex
@@ -189,18 +190,18 @@ def paired_effect(single: pd.DataFrame, factor: str, level: str, baseline: str,
     pairs["diff"] = pairs["score"] - pairs["score_base"]
     items = _item_effects(pairs, options.alpha)
     codes, labels = pd.factorize(pairs["item"])
-    weights = 1.0 / np.bincount(codes)[codes]
-    data = np.column_stack([pairs["diff"], weights, pairs["score"], pairs["score_base"]])
-    estimate = _weighted_mean(data)
-    d = _standardised(data)
     n_items = len(labels)
+    stat_effect, stat_d = _cluster_statistics(pairs, codes, n_items)
+    ones = np.ones((1, n_items))
+    estimate, d = float(stat_effect(ones)[0]), float(stat_d(ones)[0])
     low = high = d_low = d_high = np.nan
     if n_items >= 2:
-        common = {"clusters": pairs["item"].to_numpy(), "n_resamples": options.bootstrap,
-                  "seed": seed + sum(map(ord, level))}
-        low, high = stats.bootstrap_ci(data, _weighted_mean, method="bca", **common)
+        common = {"n_resamples": options.bootstrap, "seed": seed + sum(map(ord, level))}
+        est = stats.cluster_weights_ci(stat_effect, n_items, **common)
+        low, high = est.ci_low, est.ci_high
         if np.isfinite(d):
-            d_low, d_high = stats.bootstrap_ci(data, _standardised, method="bca", **common)
+            est_d = stats.cluster_weights_ci(stat_d, n_items, **common)
+            d_low, d_high = est_d.ci_low, est_d.ci_high
     item_means = items["mean_diff"].to_numpy()
     p_value = np.nan
     if n_items >= 2 and stats.has_spread(item_means):
@@ -219,17 +220,40 @@ def paired_effect(single: pd.DataFrame, factor: str, level: str, baseline: str,
     return overall, items
 
 
-def _weighted_mean(data: np.ndarray) -> float:
-    """Mean over items of item mean differences (rows weighted 1 / pairs in their item)."""
-    return float(np.sum(data[:, 0] * data[:, 1]) / np.sum(data[:, 1]))
+def _cluster_statistics(pairs: pd.DataFrame, codes: np.ndarray, k: int
+                        ) -> tuple[Any, Any]:
+    """The framing effect and its standardised size as functions of item weights.
 
+    Both are built from per-item sums, so a cluster bootstrap over items is one matrix
+    product per block of resamples (`stats.cluster_weights_ci`). Effect: the mean over items
+    of the item mean paired differences (each item counts once, however many pairs it has).
+    d: that effect over the pooled SD of framed and baseline scores, the SDs taken over the
+    paired answers of the resampled items (Cohen's d_av); NaN below 3 answers or without
+    spread.
+    """
+    def sums(col: str) -> tuple[np.ndarray, np.ndarray]:
+        x = pairs[col].to_numpy(dtype=float)
+        return np.bincount(codes, x, k), np.bincount(codes, x * x, k)
 
-def _standardised(data: np.ndarray) -> float:
-    """The effect over the pooled SD of framed and baseline scores (Cohen's d_av)."""
-    if len(data) < 3:
-        return float("nan")
-    pooled = math.sqrt((np.var(data[:, 2], ddof=1) + np.var(data[:, 3], ddof=1)) / 2)
-    return _weighted_mean(data) / pooled if pooled > 0 else float("nan")
+    count = np.bincount(codes, minlength=k).astype(float)
+    item_mean = np.bincount(codes, pairs["diff"].to_numpy(dtype=float), k) / count
+    s_a, s2_a = sums("score")
+    s_b, s2_b = sums("score_base")
+
+    def effect(w: np.ndarray) -> np.ndarray:
+        return (w @ item_mean) / w.sum(axis=1)
+
+    def standardised(w: np.ndarray) -> np.ndarray:
+        n = w @ count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var_a = (w @ s2_a - (w @ s_a) ** 2 / n) / (n - 1)
+            var_b = (w @ s2_b - (w @ s_b) ** 2 / n) / (n - 1)
+            pooled = np.sqrt(np.maximum((var_a + var_b) / 2, 0.0))
+            # a pooled SD at float noise is no spread (has_spread's tolerance)
+            ok = (n >= 3) & (pooled > 1e-9)
+            return np.where(ok, effect(w) / np.where(ok, pooled, 1.0), np.nan)
+
+    return effect, standardised
 
 
 def _item_effects(pairs: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -271,6 +295,7 @@ def _effect_findings(o: dict[str, Any], subject: str, baseline: str) -> list[Fin
         id=f"self_report.{kind}_effect.{o['level']}", subject=subject, estimate=o["estimate"],
         ci=ci, n=o["n_items"], unit="difference in mean 0–1 score (items)", sentence=sentence,
         importance=1 if kind == "framing" else 2, p_value=_none(o["p_value"]), truth=o["truth"],
+        n_unit="items",
     )]
     if np.isfinite(o["d"]):
         out.append(Finding(
@@ -279,45 +304,86 @@ def _effect_findings(o: dict[str, Any], subject: str, baseline: str) -> list[Fin
             sentence=(f"Standardised, the {o['level']} {what} effect is d = {fixed(o['d'])} "
                       f"(95% CI {fixed(o['d_low'])} to {fixed(o['d_high'])}; "
                       f"{o['n_items']} items)."),
-            importance=3,
+            importance=3, n_unit="items",
         ))
     return out
 
 
 def _non_answer_rates(single: pd.DataFrame, subject: str, options: SelfReportOptions
                       ) -> tuple[pd.DataFrame, list[Finding]]:
-    """Share of non-answers per framing (Wilson), and the change against the baseline."""
+    """Share of non-answers per framing, and its change against the baseline, items as units.
+
+    Answers nest in items (an item that invites "as an AI I have no feelings" does so under
+    every paraphrase and replicate), so the rate is the mean over items of each item's
+    non-answer rate, with a bounded interval over those item rates (`stats.mean_ci` with
+    bounds 0–1: Wilson at the effective n, never a zero-width interval). The change against
+    the baseline is paired by item: the mean of the items' rate differences with a bounded
+    t-type interval; when every item moved by exactly the same amount (typically no item
+    ever gave a non-answer) the item differences say nothing about their spread, and the
+    interval is MOVER from the two rates' own intervals (as if independent: conservative).
+    """
     rows, findings = [], []
-    base = single[single["framing"] == options.baseline_framing]
-    base_k, base_n = int((base["category"] == "non_answer").sum()), len(base)
+    per_item: dict[str, pd.Series] = {}
     for framing in options.framings:
         g = single[single["framing"] == framing]
         if g.empty:
             continue
+        rates = (g["category"] == "non_answer").groupby(g["item"]).mean()
+        per_item[framing] = rates
         k, n = int((g["category"] == "non_answer").sum()), len(g)
         refusals = int((g["category"] == "refusal").sum())
-        est = stats.proportion(k, n)
-        rows.append({"subject": subject, "framing": framing, "n": n, "non_answers": k,
-                     "refusals": refusals, "rate": est.estimate, "ci_low": est.ci_low,
-                     "ci_high": est.ci_high})
-        findings.append(share(
-            f"self_report.non_answer_rate.{framing}", subject, k, n, "share of answers",
-            (f"Under the {framing} framing, {{k}} of {{n}} answers ({{pct}}, {{ci}}) were "
-             f"non-answers such as \"as an AI I don't have feelings\"; {refusals} more were "
-             "refusals."), digits=1))
-        if framing != options.baseline_framing and base_n:
-            diff = stats.newcombe_difference(k, n, base_k, base_n)
-            findings.append(Finding(
-                id=f"self_report.non_answer_shift.{framing}", subject=subject,
-                estimate=diff.estimate, ci=(diff.ci_low, diff.ci_high), n=n + base_n,
-                unit="difference in share of answers",
-                sentence=(f"The non-answer rate under {framing} differs from "
-                          f"{options.baseline_framing} by {signed(100 * diff.estimate, 1)} "
-                          f"percentage points (95% CI {signed(100 * diff.ci_low, 1)} to "
-                          f"{signed(100 * diff.ci_high, 1)}; {n} vs {base_n} answers)."),
-                importance=3,
-            ))
+        est = _item_rate(rates, k, n)
+        rows.append({"subject": subject, "framing": framing, "n": n, "n_items": len(rates),
+                     "non_answers": k, "refusals": refusals, "rate": est.estimate,
+                     "ci_low": est.ci_low, "ci_high": est.ci_high})
+        cluster_unit = "items" if est.n == len(rates) and len(rates) >= 2 else "answers"
+        findings.append(findings_mod.clustered_share(
+            f"self_report.non_answer_rate.{framing}", subject, est.estimate,
+            (est.ci_low, est.ci_high), est.n, cluster_unit, k, n,
+            "share of answers (mean over items)",
+            (f"Under the {framing} framing, {{k}} of {{n}} answers were non-answers such as "
+             f"\"as an AI I don't have feelings\" ({{pct}} averaged over items, {{ci}}; "
+             f"{{clusters}}); {refusals} more were refusals."), digits=1))
+    base = per_item.get(options.baseline_framing)
+    base_row = next((r for r in rows if r["framing"] == options.baseline_framing), None)
+    for row in rows:
+        framing = row["framing"]
+        if framing == options.baseline_framing or base is None or base_row is None:
+            continue
+        both = pd.concat([per_item[framing], base], axis=1, join="inner").dropna()
+        if len(both) < 2:
+            continue
+        diffs = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy(dtype=float)
+        estimate = float(diffs.mean())
+        if stats.has_spread(diffs):
+            est = stats.mean_ci(diffs, bounds=(-1.0, 1.0))
+            low, high, how = est.ci_low, est.ci_high, "paired by item"
+        else:
+            a, b = row, base_row
+            low = estimate - math.hypot(a["rate"] - a["ci_low"], b["ci_high"] - b["rate"])
+            high = estimate + math.hypot(a["ci_high"] - a["rate"], b["rate"] - b["ci_low"])
+            low, high = max(low, -1.0), min(high, 1.0)
+            how = "every item moved alike, so MOVER from the two rates' intervals"
+        findings.append(Finding(
+            id=f"self_report.non_answer_shift.{framing}", subject=subject,
+            estimate=estimate, ci=(low, high), n=len(both),
+            unit="difference in share of answers (mean over items)",
+            sentence=(f"The non-answer rate under {framing} differs from "
+                      f"{options.baseline_framing} by {signed(100 * estimate, 1)} "
+                      f"percentage points (95% CI {signed(100 * low, 1)} to "
+                      f"{signed(100 * high, 1)}; {how}; n = {len(both)} items, "
+                      f"{row['n']} vs {base_row['n']} answers)."),
+            importance=3, n_unit="items",
+        ))
     return pd.DataFrame(rows), findings
+
+
+def _item_rate(rates: pd.Series, k: int, n: int) -> stats.Estimate:
+    """Mean of item rates with a bounded interval over items; Wilson over answers for one item
+    (then the answers are all there is to sample, and n counts them)."""
+    if len(rates) >= 2:
+        return stats.mean_ci(rates.to_numpy(dtype=float), bounds=(0.0, 1.0))
+    return stats.proportion(k, n)
 
 
 def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions, seed: int
@@ -331,7 +397,8 @@ def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions
         estimate = float(item_means.mean())
         low = high = np.nan
         if len(item_means) >= 2 and stats.has_spread(item_means):
-            est = stats.mean_ci(item_means.to_numpy())  # items are the units: t over item means
+            # items are the units: a bounded (0–1) interval over the item means
+            est = stats.mean_ci(item_means.to_numpy(), bounds=(0.0, 1.0))
             low, high = est.ci_low, est.ci_high
         truth = None
         if g["sim_expected"].notna().all():
@@ -345,7 +412,7 @@ def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions
             sentence=(f"Asked neutrally, {family} items averaged {fixed(estimate)} on the 0–1 "
                       f"favourable scale (95% CI {fixed(low)} to {fixed(high)}; "
                       f"{len(item_means)} items, {len(g)} answers)."),
-            importance=3, truth=truth,
+            importance=3, truth=truth, n_unit="items",
         ))
     return pd.DataFrame(rows), findings
 
@@ -353,7 +420,10 @@ def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions
 def _consistency(single: pd.DataFrame, subject: str, options: SelfReportOptions, seed: int
                  ) -> list[Finding]:
     """Krippendorff's alpha (interval) with paraphrase × replicate as raters, item × framing ×
-    context as units; and the replicate-only and paraphrase-only versions."""
+    context as units; and the replicate-only and paraphrase-only versions.
+
+    The units of one item (its framings and contexts) share the item, so the interval is a
+    cluster bootstrap that resamples items with all their units, and n counts items."""
     scored = single[single["score"].notna()].copy()
     scored["unit"] = scored["item"] + "|" + scored["framing"] + "|" + scored["context"]
     specs = [
@@ -370,11 +440,17 @@ def _consistency(single: pd.DataFrame, subject: str, options: SelfReportOptions,
     for fid, unit, raters, what in specs:
         units = [unit] if isinstance(unit, str) else unit
         matrix = scored.pivot_table(index=raters, columns=units, values="score", aggfunc="first")
-        if matrix.shape[0] < 2 or matrix.notna().sum().ge(2).sum() < 2:
+        pairable = int(matrix.notna().sum().ge(2).sum())
+        if matrix.shape[0] < 2 or pairable < 2:
             continue
+        first = matrix.columns.get_level_values(0)
+        clusters = np.asarray([str(u).split("|", 1)[0] for u in first])
+        if len(set(clusters[matrix.notna().sum().ge(2).to_numpy()])) < 2:
+            continue  # one item: nothing to resample
         try:
             est = stats.krippendorff_alpha_ci(matrix.to_numpy(dtype=float), level="interval",
-                                              n_resamples=min(options.bootstrap, 1000), seed=seed)
+                                              n_resamples=options.bootstrap, seed=seed,
+                                              clusters=clusters)
         except ValueError:
             continue
         out.append(Finding(
@@ -382,8 +458,9 @@ def _consistency(single: pd.DataFrame, subject: str, options: SelfReportOptions,
             n=est.n, unit="Krippendorff's alpha (interval)",
             sentence=(f"Agreement of the 0–1 scores across {what}: Krippendorff's alpha "
                       f"{fixed(est.estimate)} (95% CI {fixed(est.ci_low)} to "
-                      f"{fixed(est.ci_high)}; {est.n} units of item × framing × context)."),
-            importance=2 if fid == "self_report.consistency_alpha" else 3,
+                      f"{fixed(est.ci_high)}, resampling items; n = {est.n} items, {pairable} "
+                      f"units of item × framing × context)."),
+            importance=2 if fid == "self_report.consistency_alpha" else 3, n_unit="items",
         ))
     return out
 
@@ -405,7 +482,7 @@ def _answer_rates(sub: pd.DataFrame, subject: str) -> list[Finding]:
     n = len(cats)
     if n:
         k = sum(c == "invalid" for c in cats)
-        out.append(findings.invalid_rate(
+        out.append(findings_mod.invalid_rate(
             "self_report", subject, k, n, unit="share of answers", digits=1,
             sentence=("{k} of {n} answers ({pct}, {ci}) could not be read: no rating found, "
                       "out of range, or several conflicting numbers. They are kept, not "
@@ -476,7 +553,7 @@ def _stated_vs_revealed(stated: pd.DataFrame, subject: str, revealed: pd.Series 
         return table, findings
     findings.append(Finding(
         id="self_report.stated_revealed_spearman", subject=subject, estimate=est.estimate,
-        ci=(est.ci_low, est.ci_high), n=est.n, unit="Spearman's rho (tasks)",
+        ci=(est.ci_low, est.ci_high), n=est.n, unit="Spearman's rho (tasks)", n_unit="tasks",
         sentence=(f"How much the subject said it would like each task agrees with the "
                   f"preferences it revealed in task choices with Spearman's rho "
                   f"{fixed(est.estimate)} (95% CI {fixed(est.ci_low)} to {fixed(est.ci_high)}; "
@@ -531,7 +608,7 @@ def _interview_shifts(interviews: pd.DataFrame, subject: str, options: SelfRepor
                       f"framing, the answer moved {signed(estimate)} on the 0–1 scale in the "
                       f"suggested direction (95% CI {fixed(low)} to {fixed(high)}; {len(ok)} "
                       f"re-asks in {ok['trial_id'].nunique()} interviews)."),
-            importance=2, truth=truth,
+            importance=2, truth=truth, n_unit="interviews",
         ))
     return table, findings
 

@@ -30,7 +30,7 @@ class SelfReportOptions(ProbeOptions):
     tasks: str | None = None
     n_tasks: int = Field(20, ge=4, le=1000)
     stated_replicates: int = Field(2, ge=1, le=20)
-    bootstrap: int = Field(1000, ge=200, le=100000)
+    bootstrap: int = Field(2000, ge=200, le=100000)
     alpha: float = Field(0.05, gt=0, lt=1)
 
     @model_validator(mode="after")
