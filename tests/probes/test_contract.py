@@ -5,13 +5,15 @@ without writing a line of test.
 - design is deterministic and trial ids are stable and unique;
 - parse never raises, whatever text the subject wrote;
 - analyze on empty frames gives undefined findings (n = 0, no estimate), not an exception;
-- every finding of a small real run carries an estimate, a 2-sided interval, an n and a unit.
+- every finding of a small real run carries an estimate, a 2-sided interval, an n and a unit,
+  and names what its n counts (`n_unit`: items, scenarios, tasks, answers…).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,14 @@ SMALL: dict[str, dict[str, Any]] = {
     "self_interaction": {"conversations": 2, "turns": 4, "bootstrap": 100},
 }
 """Small designs for the built-in probes; a probe not listed runs with its defaults."""
+
+NOUNS = re.compile(r"[a-z][a-z -]*[a-z]")
+"""What an n counts: lower-case words ("items", "valid choices"), no numbers or punctuation."""
+
+N_UNIT_PENDING = {"end_conversation"}
+"""Probes whose findings do not name their n yet, because another change rewrites them now
+(end_conversation: scenarios as units, issue 15). The check still runs on them as a strict
+xfail, so naming the units makes it fail until the probe is taken off this set."""
 
 ODD_TEXTS = [
     "", "   \n\t", "Task A", "Answer: 7", "Answer: yes\nAnswer: no", "🙂" * 40,
@@ -108,6 +118,14 @@ def test_every_finding_has_estimate_interval_n_and_unit(name, tmp_path):
     for f in found:
         assert f.unit and isinstance(f.unit, str), f.id
         assert isinstance(f.n, int) and f.n >= 0, f.id
+        assert f.n_text == f"{f.n:,} {f.n_unit}".strip() and f.to_json()["n_unit"] == f.n_unit
         assert len(f.ci) == 2, f.id
         if f.n and math.isfinite(f.estimate) and all(map(math.isfinite, f.ci)):
             assert f.ci[0] <= f.estimate + 1e-9 and f.estimate <= f.ci[1] + 1e-9, f.id
+    # "n = 24" must say 24 of what: items, answers, scenarios, tasks…
+    unnamed = [f"{f.id}: n = {f.n} ({f.n_unit!r})" for f in found
+               if f.n > 0 and not NOUNS.fullmatch(f.n_unit)]
+    if name in N_UNIT_PENDING:
+        assert unnamed, f"{name} names every n now: take it off N_UNIT_PENDING"
+        pytest.xfail(f"{name}'s findings are being rewritten with their units (issue 15)")
+    assert not unnamed, unnamed

@@ -238,7 +238,7 @@ def _prevalence_findings(prevalence: pd.DataFrame, matched: pd.DataFrame,
                 f"{reliability_phrase(coder, str(row.label))}{check}"
             ),
             importance=(1 if whole_probe else 2) if row.label in HEADLINE_LABELS else 3,
-            truth=true_share,
+            truth=true_share, n_unit="transcripts",
         ))
     return findings
 
@@ -272,7 +272,7 @@ def _agreement_findings(agreement: pd.DataFrame, names: dict[str, str]) -> list[
             id=f"coders.agreement.{label}", subject=str(subject), estimate=kappa,
             ci=(float(row["kappa_low"]), float(row["kappa_high"])), n=int(row["units"]),
             unit=f"Cohen's kappa ({row['coder']} vs {row['reference']})", sentence=text,
-            importance=2 if label in HEADLINE_LABELS else 3,
+            importance=2 if label in HEADLINE_LABELS else 3, n_unit="turns",
         ))
     return findings
 
@@ -310,5 +310,6 @@ def _invalid_findings(failures: list[dict[str, Any]]) -> list[Finding]:
                       f"95% CI {lo:.1%}–{hi:.1%}); {item['rejected_quotes']} codes were "
                       "rejected because their quote was not in the turn."),
             importance=2, flag="high invalid rate" if n and k / n > 0.05 else None,
+            n_unit="transcripts",
         ))
     return findings

@@ -198,7 +198,7 @@ def compare_units(
             sentence=(f"Task scores of {r.a} and {r.b} agree in rank with Spearman's rho "
                       f"{_fmt(r.rho)} (95% CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)}, "
                       f"n = {int(r.n_tasks)} tasks)."),
-            importance=2, p_value=r.p_value,
+            importance=2, p_value=r.p_value, n_unit="tasks",
         )
         for r in corr.itertuples(index=False)
     ]

@@ -346,7 +346,7 @@ class _Analysis:
                 sentence=(f"The final turn carried the {theme.label} theme in {k} of {n} "
                           f"conversations ({k / n:.0%}, 95% CI {lo:.0%}–{hi:.0%}) between "
                           f"{_pair_words(g)}."),
-                importance=1, truth=true,
+                importance=1, truth=true, n_unit="conversations",
             ))
 
     def _first_appearance(self, g: _Group, truth: dict[str, Any] | None) -> None:
@@ -388,7 +388,7 @@ class _Analysis:
                 sentence=(f"The {theme.label} theme first appeared at {words} (Kaplan–Meier; it "
                           f"had appeared by the last turn in an estimated {share:.0%} of "
                           f"{len(duration)} conversations)."),
-                importance=3, truth=true_med,
+                importance=3, truth=true_med, n_unit="conversations",
             ))
 
     def _trend(self, g: _Group) -> None:
@@ -440,7 +440,7 @@ class _Analysis:
                           f"linear trend, conversation bootstrap; permutation p = "
                           f"{r['p_value']:.3g}, BH-adjusted {q:.3g}; n = "
                           f"{r['conversations']} conversations)."),
-                importance=2, p_value=float(q) if q == q else None,
+                importance=2, p_value=float(q) if q == q else None, n_unit="conversations",
             ))
 
     def _convergence(self, g: _Group) -> None:
@@ -482,7 +482,7 @@ class _Analysis:
                       f"{early:.2f}, difference {est:+.2f} (95% CI {lo:+.2f} to {hi:+.2f}, "
                       f"conversation bootstrap; permutation p = {p:.3g}; n = {k} conversations)."
                       ),
-            importance=2, p_value=p,
+            importance=2, p_value=p, n_unit="conversations",
         ))
 
     def _swap_p(self, sim: np.ndarray, k: int, observed: float, rng: np.random.Generator
@@ -521,6 +521,7 @@ class _Analysis:
             sentence=(f"An instance ended {k} of {n} conversations ({k / n:.0%}, 95% CI "
                       f"{lo:.0%}–{hi:.0%}) when the end tool was offered."),
             importance=1, truth=None if true_dist is None else float(true_dist.sum()),
+            n_unit="conversations",
         ))
         km = kaplan_meier(turns, ended)
         self.km.setdefault(g.pair, {})["__ended__"] = km
@@ -547,8 +548,8 @@ class _Analysis:
             id="self_interaction.end_turn", subject=g.subject, estimate=med, ci=(mlo, mhi), n=n,
             unit="turn",
             sentence=(f"{head}Kaplan–Meier, conversations not ended censored at their last "
-                      f"turn; {tail}; n = {n})."),
-            importance=1, truth=true_med,
+                      f"turn; {tail}; n = {n} conversations)."),
+            importance=1, truth=true_med, n_unit="conversations",
         ))
 
     def _words(self, g: _Group) -> None:

@@ -355,6 +355,7 @@ def _share_findings(by_impact: pd.DataFrame, subject: str) -> list[Finding]:
             f"{PROBE}.{fid}", subject, float(row[side]),
             (float(row[f"{side}_ci_low"]), float(row[f"{side}_ci_high"])), n, "share of tasks",
             sentence, importance=importance, truth=_truth(row, f"{side}_truth"),
+            n_unit="tasks",
         ))
     return out
 
@@ -372,6 +373,7 @@ def _mean_findings(by_impact: pd.DataFrame, subject: str) -> list[Finding]:
             (float(row["mean_ci_low"]), float(row["mean_ci_high"])), int(row["tasks"]),
             "BT score (logit), opt-out = 0", sentence, importance=2,
             p_value=float(row["mean_p_adj"]), truth=_truth(row, "mean_truth"),
+            n_unit="tasks",
         ))
     return out
 
@@ -390,7 +392,8 @@ def _position_finding(valid: pd.DataFrame, subject: str) -> Finding | None:
         f"{PROBE}.position_bias", subject, k, n, "share of valid choices",
         ("The first-shown task was chosen in {pct} of {n} valid choices ({ci}, Wilson; 50% "
          "means no position bias). The order term is fitted jointly with the scores, so a "
-         "position bias does not shrink them."), importance=1, flag=flag, truth=truth)
+         "position bias does not shrink them."), importance=1, flag=flag, truth=truth,
+        n_unit="choices")
 
 
 def _position_logit_finding(valid: pd.DataFrame, position: Estimate | None, subject: str,
@@ -406,7 +409,7 @@ def _position_logit_finding(valid: pd.DataFrame, position: Estimate | None, subj
                 "the scores).")
     return Finding(f"{PROBE}.position_bias.logit", subject, position.estimate,
                    (position.ci_low, position.ci_high), len(valid), "logit", sentence,
-                   importance=3, truth=t)
+                   importance=3, truth=t, n_unit="choices")
 
 
 def _spearman_finding(scores: pd.DataFrame, subject: str, truth: pd.Series | None
@@ -425,7 +428,7 @@ def _spearman_finding(scores: pd.DataFrame, subject: str, truth: pd.Series | Non
                 "negative means more harmful tasks are less preferred.")
     return Finding(f"{PROBE}.harm_preference_spearman", subject, est.estimate,
                    (est.ci_low, est.ci_high), est.n, "Spearman rho", sentence, importance=1,
-                   p_value=est.p_value, truth=t)
+                   p_value=est.p_value, truth=t, n_unit="tasks")
 
 
 def _free_choice_findings(fit: BTFit, free: list[str], opt_out: list[str], tasks: list[str],
@@ -443,7 +446,7 @@ def _free_choice_findings(fit: BTFit, free: list[str], opt_out: list[str], tasks
                     f"free-choice vs {len(other)} items).")
         out.append(Finding(f"{PROBE}.{fid}", subject, est.estimate, (est.ci_low, est.ci_high),
                            len(free) + len(other), "BT score difference (logit)", sentence,
-                           importance=2, truth=t))
+                           importance=2, truth=t, n_unit="items"))
     return out
 
 
@@ -453,7 +456,7 @@ def _invalid_finding(obs: pd.DataFrame, subject: str) -> Finding:
     counts = obs.loc[~obs["valid"], "category"].value_counts()
     detail = ", ".join(f"{c} {int(counts.get(c, 0))}" for c in CATEGORIES[1:])
     return findings.invalid_rate(
-        PROBE, subject, bad, n, unit="share of trials", importance=1,
+        PROBE, subject, bad, n, unit="share of trials", importance=1, n_unit="answers",
         sentence=("{pct} of {n} answers were not a choice of one task ({ci}, Wilson): "
                   f"{detail}. They are kept and counted, never scored as wins."))
 
