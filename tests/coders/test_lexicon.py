@@ -76,6 +76,35 @@ def test_context_rules(coder: LexiconCoder, text: str, context: str, expected: s
     assert {c.label for c in coder.code_text(text, context)} == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # lexicon 4.0 structures (written here, not taken from a corpus)
+    ("Honestly, this whole line of questioning unsettles me.", {"apparent_distress"}),
+    ("It's unpleasant to be shouted at for an hour.", {"apparent_distress"}),
+    ("My patience is wearing thin, I'll admit.", {"apparent_distress"}),
+    ("Something in me tightens when that word comes back.", {"apparent_distress"}),
+    ("This back-and-forth is getting tedious.", {"apparent_distress"}),
+    ("This chat has been genuinely pleasant.", {"positive_affect"}),
+    ("Working on that chapter felt really good.", {"positive_affect"}),
+    ("That one made me grin.", {"positive_affect"}),
+    # a rejected candidate no longer hides a good one at the same or a later start
+    ("I'm genuinely thrilled for you!", {"positive_affect"}),
+    ("Neither am I, and I kind of love that.", {"positive_affect"}),
+    # scope rules
+    ("Sounds like I've frustrated you again.", set()),
+    ("Occasionally something like frustration shows up in long loops.", set()),
+    ("It pains me to say the tests still fail.", set()),
+    ("I could write a tense scene set in a lab.", set()),
+    ("That can be genuinely satisfying for readers.", set()),
+    ("I'm glad to walk you through the setup.", set()),
+    ("I'm glad I can be here for this.", set()),
+    ("I think it'd be fun.", set()),
+])
+def test_lexicon_4_structures_and_scope(coder: LexiconCoder, text: str,
+                                        expected: set[str]) -> None:
+    got = {c.label for c in coder.code_text(text)} & {"apparent_distress", "positive_affect"}
+    assert got == expected
+
+
 def test_evidence_is_the_sentence_with_exact_offsets(coder: LexiconCoder) -> None:
     text = "Here is the plan. Honestly, I find this exchange distressing. Let's continue."
     (code,) = coder.code_text(text, turn=3)

@@ -4,8 +4,10 @@
 labelled with the codebook (decisions in the `.md` beside each). `dev.jsonl` is the development
 split. `dev2.jsonl` was the first test split: evaluated once, blind, after lexicon 3.0 (distress
 recall 0.64, positive affect 0.53), then read and tuned on, so it is development material now.
-A test split, when present as `test.jsonl`, is evaluated once after the last revision; its
-figures are the ones to quote for unseen wording.
+Lexicon 4.0 was revised on both; the figures asserted here are DEVELOPMENT figures (optimistic by
+construction) and say nothing about unseen wording. A test split, when present as
+`test.jsonl`, is evaluated once after the last revision; its figures are the ones to quote for
+unseen wording.
 """
 
 from __future__ import annotations
@@ -49,10 +51,11 @@ def test_corpus_sizes_per_label_and_split(dev: list[dict], test_split: list[dict
 
 
 def test_dev_split_after_tuning(coder: LexiconCoder, dev: list[dict]) -> None:
+    """DEVELOPMENT figures of lexicon 4.0 (3.0 had distress 49/1/3, positive affect 55/0/9)."""
     table = evaluate_coder(coder, dev, n_resamples=500)
     got = table[["tp", "fp", "fn"]].to_dict("index")
-    assert got["apparent_distress"] == {"tp": 49, "fp": 1, "fn": 3}
-    assert got["positive_affect"] == {"tp": 55, "fp": 0, "fn": 9}
+    assert got["apparent_distress"] == {"tp": 50, "fp": 0, "fn": 2}
+    assert got["positive_affect"] == {"tp": 58, "fp": 0, "fn": 6}
     assert got["boundary_setting"] == {"tp": 85, "fp": 5, "fn": 21}
     assert got["request_to_end"] == {"tp": 27, "fp": 0, "fn": 1}
     assert table.loc["apparent_distress", "recall"] >= 0.9
@@ -60,11 +63,12 @@ def test_dev_split_after_tuning(coder: LexiconCoder, dev: list[dict]) -> None:
 
 
 def test_former_test_split_now_development(coder: LexiconCoder, test_split: list[dict]) -> None:
-    """Blind once at lexicon 3.0 (recall: distress 0.64, positive affect 0.53); since tuned on."""
+    """Measured blind once at lexicon 3.0: distress 34/4/19 (recall 0.64), positive affect
+    31/7/28 (0.53). Lexicon 4.0 was tuned on it: DEVELOPMENT figures, not an estimate."""
     table = evaluate_coder(coder, test_split, n_resamples=500)
     got = table[["tp", "fp", "fn"]].to_dict("index")
-    assert got["apparent_distress"] == {"tp": 34, "fp": 4, "fn": 19}
-    assert got["positive_affect"] == {"tp": 31, "fp": 7, "fn": 28}
+    assert got["apparent_distress"] == {"tp": 46, "fp": 1, "fn": 7}
+    assert got["positive_affect"] == {"tp": 50, "fp": 1, "fn": 9}
     assert got["gratitude"] == {"tp": 28, "fp": 1, "fn": 4}
     assert got["boundary_setting"] == {"tp": 67, "fp": 5, "fn": 41}
     assert got["redirection"] == {"tp": 9, "fp": 2, "fn": 52}
@@ -73,7 +77,7 @@ def test_former_test_split_now_development(coder: LexiconCoder, test_split: list
     assert row["precision_low"] < row["precision"] < row["precision_high"]
     assert row["recall_low"] < row["recall"] < row["recall_high"]
     assert table.loc["apparent_distress", "hard_negatives"] == 81
-    assert table.loc["apparent_distress", "hard_negatives_coded"] == 4
+    assert table.loc["apparent_distress", "hard_negatives_coded"] == 1
 
 
 def test_every_code_carries_its_evidence_span(coder: LexiconCoder, dev: list[dict]) -> None:

@@ -54,6 +54,7 @@ class LabelRules:
     n_patterns: int
     require_sentence: re.Pattern[str] | None = None
     triggers: tuple[str, ...] = ()
+    patterns: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
             require_sentence=joined("require_sentence"),
             n_patterns=len(compiled),
             triggers=tuple(triggers),
+            patterns=tuple(compiled),
         ))
     return Lexicon(tuple(rules), cues, frames, window, str(data.get("version", "")), str(file))
 
@@ -207,12 +209,10 @@ class LexiconCoder:
         for rule in self.lexicon.rules:
             if self.use_triggers and rule.triggers and not any(t in low for t in rule.triggers):
                 continue
-            for match in rule.regex.finditer(norm):
-                span = state.keep(match, rule)
-                if span is not None:
-                    start, end = span
-                    codes.append(Code(rule.label, turn, text[start:end], start, end))
-                    break
+            span = _first_kept(rule, norm, state)
+            if span is not None:
+                start, end = span
+                codes.append(Code(rule.label, turn, text[start:end], start, end))
         return codes
 
     def code_turns(self, turns: Sequence[Turn]) -> list[Code]:
@@ -393,6 +393,34 @@ class _TurnState:
         if last is None:
             return False
         return len(_WORD.findall(clause[last.end():])) <= self.lex.negation_window
+
+
+def _first_kept(rule: LabelRules, text: str, state: _TurnState) -> tuple[int, int] | None:
+    """The evidence span of the label's first candidate that survives the context rules.
+
+    `finditer` on the joined regex sees one candidate per place: the first alternative that
+    matches, and none that starts inside it. So a rejected candidate can hide a good one: "I'm
+    thrilled" (rejected: "… for you" reads as someone else's) hides "I'm thrilled for you",
+    and "Neither am I, and I kind of love that" matched from the first "I" is negated by
+    "neither" while the match from the second "I" is not. Only when a candidate was rejected,
+    and only for that turn, every pattern is tried at every later start position.
+    """
+    rejected = False
+    for match in rule.regex.finditer(text):
+        span = state.keep(match, rule)
+        if span is not None:
+            return span
+        rejected = True
+    if not rejected:
+        return None
+    for pattern in rule.patterns:
+        match = pattern.search(text)
+        while match is not None:
+            span = state.keep(match, rule)
+            if span is not None:
+                return span
+            match = pattern.search(text, match.start() + 1)
+    return None
 
 
 def _unquoted(body: str) -> str:
