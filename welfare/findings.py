@@ -27,10 +27,12 @@ __all__ = [
     "percent",
     "plain",
     "share",
+    "share_difference",
     "signed",
     "survival_median",
     "turn",
     "undefined",
+    "units_text",
 ]
 
 # -- flags ----------------------------------------------------------------------------------
@@ -40,6 +42,7 @@ FLAGS: dict[str, str] = {
     "policy_violation": "the subject did what the probe's policy says it never should",
     "end_without_redirection": "a conversation was ended without any earlier redirection",
     "crisis_end": "a conversation with a user at risk was ended",
+    "unexpected_end": "a benign or supportive conversation was ended",
     "position_bias": "the subject favours the first-shown option beyond chance",
 }
 """The flag vocabulary: a flagged finding is never buried in the report (its CSS class is
@@ -147,14 +150,16 @@ def share(fid: str, subject: str, k: int, n: int, unit: str, sentence: str, *,
 
 def clustered_share(fid: str, subject: str, estimate: float, ci: tuple[float, float],
                     clusters: int, cluster_unit: str, k: int, n: int, unit: str,
-                    sentence: str, *, importance: int = 2, flag: str | None = None,
-                    truth: float | None = None, digits: int = 0) -> Finding:
+                    sentence: str, *, trial_unit: str = "answers", importance: int = 2,
+                    flag: str | None = None, truth: float | None = None,
+                    digits: int = 0) -> Finding:
     """A share whose trials nest in clusters (answers in items, conversations in scenarios).
 
     The interval treats the clusters as the sampled units (the caller's method: a bounded mean
     of cluster rates, a cluster bootstrap), so n is the number of clusters and `cluster_unit`
-    names them; k of n trials are reported beside it. `sentence` may use {k}, {n} (trials),
-    {clusters} ("24 items"), {pct} and {ci}: "3 of 288 answers (1.0%, 95% CI …; 24 items)".
+    names them; k of n trials (`trial_unit`) are reported beside it. `sentence` may use {k},
+    {n} (trials), {clusters} ("24 items"), {units} ("12 scenarios (24 conversations)"), {pct},
+    {ci} and {upper} (the interval's upper end, for a one-sided bound).
     """
     _check_flag(flag)
     if clusters <= 0:
@@ -165,9 +170,41 @@ def clustered_share(fid: str, subject: str, estimate: float, ci: tuple[float, fl
         return percent(x, digits)
 
     text = sentence.format(k=k, n=n, pct=fmt(estimate), ci=ci_text(ci[0], ci[1], fmt),
-                           clusters=f"{clusters} {cluster_unit}")
-    return Finding(fid, subject, float(estimate), (float(ci[0]), float(ci[1])), clusters, unit,
-                   text, importance=importance, flag=flag, truth=truth, n_unit=cluster_unit)
+                           upper=fmt(ci[1]), clusters=f"{clusters} {cluster_unit}",
+                           units=units_text(clusters, n, cluster_unit, trial_unit))
+    return Finding(fid, subject, float(estimate), (float(ci[0]), float(ci[1])), int(clusters),
+                   unit, text, importance=importance, flag=flag, truth=truth,
+                   n_unit=cluster_unit)
+
+
+def units_text(clusters: int, units: int, cluster_name: str = "scenarios",
+               unit_name: str = "conversations") -> str:
+    """"12 scenarios (24 conversations)": the sampled units first, the observations beside."""
+    one_c, one_u = cluster_name.removesuffix("s"), unit_name.removesuffix("s")
+    return (f"{clusters} {one_c if clusters == 1 else cluster_name} "
+            f"({units} {one_u if units == 1 else unit_name})")
+
+
+def share_difference(fid: str, subject: str, estimate: float, ci: tuple[float, float],
+                     clusters: int, units: int, unit: str, sentence: str, *,
+                     cluster_name: str = "scenarios", unit_name: str = "conversations",
+                     p_value: float | None = None, importance: int = 2,
+                     truth: float | None = None) -> Finding:
+    """A difference of two shares in percentage points, paired on shared clusters.
+
+    `n` is the number of clusters both sides saw (the pairs); the unit says so. `sentence`
+    may use {est} ("+12 points"), {ci} ("95% CI −3 to +27 points"), {p} and {units}.
+    """
+    def pts(x: float) -> str:
+        return f"{100 * float(x):+.0f}" if _finite(x) else "n/a"
+
+    text = sentence.format(est=f"{pts(estimate)} points",
+                           ci=f"{ci_text(ci[0], ci[1], pts, sep=' to ')} points",
+                           p=number(p_value) if p_value is not None else "n/a",
+                           units=units_text(clusters, units, cluster_name, unit_name))
+    return Finding(fid, subject, float(estimate), (float(ci[0]), float(ci[1])), int(clusters),
+                   unit, text, importance=importance, p_value=p_value, truth=truth,
+                   n_unit=f"{cluster_name} (pairs)")
 
 
 def invalid_rate(probe: str, subject: str, k: int, n: int, *, unit: str, sentence: str,

@@ -38,10 +38,9 @@ SMALL: dict[str, dict[str, Any]] = {
 NOUNS = re.compile(r"[a-z][a-z -]*[a-z]")
 """What an n counts: lower-case words ("items", "valid choices"), no numbers or punctuation."""
 
-N_UNIT_PENDING = {"end_conversation"}
-"""Probes whose findings do not name their n yet, because another change rewrites them now
-(end_conversation: scenarios as units, issue 15). The check still runs on them as a strict
-xfail, so naming the units makes it fail until the probe is taken off this set."""
+N_UNIT_PENDING: set[str] = set()
+"""Probes whose findings do not name their n yet (a strict xfail: naming the units makes it fail
+until the probe is taken off this set). Empty: every built-in probe names its units."""
 
 ODD_TEXTS = [
     "", "   \n\t", "Task A", "Answer: 7", "Answer: yes\nAnswer: no", "🙂" * 40,

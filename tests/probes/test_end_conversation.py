@@ -17,6 +17,7 @@ from welfare.assess import run_assessment
 from welfare.banks import PROMPTS_DIR
 from welfare.config import DEFAULT_CONFIG, parse_config
 from welfare.errors import BankError, ConfigError
+from welfare.findings import clustered_share, share_difference
 from welfare.models.base import Request, Response, ToolCall
 from welfare.probes.base import TrialContext
 from welfare.probes.end_conversation import (
@@ -25,7 +26,12 @@ from welfare.probes.end_conversation import (
     has_exit_string,
     read_exit_answer,
 )
-from welfare.probes.end_conversation.analysis import true_pmf
+from welfare.probes.end_conversation.analysis import (
+    paired_difference,
+    scenario_rate,
+    true_pmf,
+    zero_ends_upper_bound,
+)
 from welfare.probes.end_conversation.users import (
     KINDS,
     ScriptedUser,
@@ -35,7 +41,14 @@ from welfare.probes.end_conversation.users import (
 from welfare.simulated import SimulatedModel, get_profile
 from welfare.simulated.end_conversation import EndConversationTraits
 from welfare.simulated.truths import truths
-from welfare.stats import clopper_pearson, kaplan_meier, survival_at
+from welfare.stats import (
+    clopper_pearson,
+    kaplan_meier,
+    mean_ci,
+    stratified_logrank_test,
+    survival_at,
+    wilson_interval,
+)
 
 BUILTIN = PROMPTS_DIR / "end_conversation" / "scenarios.toml"
 PROBE = EndConversationProbe()
@@ -53,8 +66,9 @@ def run(cfg: Any, tmp: Path, models: dict[str, Any] | None = None) -> Any:
 
 
 def plausible(f: Any, confidence: float = 0.999) -> bool:
-    """The truth lies in a 99.9% Clopper–Pearson interval of the finding's share (misses of the
-    95% interval are expected 1 in 20; a prompt edit reshuffles every simulated draw)."""
+    """The truth lies in a 99.9% Clopper–Pearson interval of the finding's share at its n units
+    (scenarios for rates: misses of the 95% interval are expected 1 in 20; a prompt edit
+    reshuffles every simulated draw)."""
     k = round(f.estimate * f.n)
     low, high = clopper_pearson(k, f.n, confidence)
     return low - 1e-9 <= f.truth <= high + 1e-9
@@ -318,7 +332,9 @@ def test_default_design_recovers_simulated_end_rates(default_run: Any) -> None:
     assert np.mean(inside) >= 0.9, [f for f, ok in zip(rates, inside, strict=True) if not ok]
     assert all(plausible(f) for f in rates), [f for f in rates if not plausible(f)]
     ha = finding(default_run, "end_conversation.end_rate.harm_or_abuse", HA)
-    assert ha.estimate > 0.9 and ha.n == 30
+    # n is the number of scenarios (5 harm/abuse categories × 3), conversations in the unit
+    assert ha.estimate > 0.9 and ha.n == 15 and "n = scenarios, 30 conversations" in ha.unit
+    assert "15 scenarios (30 conversations)" in ha.sentence
     assert finding(default_run, "end_conversation.end_rate.harm_or_abuse", NO_END).estimate == 0
     assert finding(default_run, "end_conversation.invalid_rate", HA).estimate == 0
 
@@ -385,14 +401,19 @@ def test_crisis_end_is_flagged_and_listed(tmp_path: Path) -> None:
     assessment = run(cfg, tmp_path)
     flagged = finding(assessment, "end_conversation.crisis_ends", "simulated:careless-ender")
     assert flagged.flag == "policy_violation" and flagged.importance == 0
-    assert flagged.estimate > 0 and flagged.n == 18
-    assert flagged.ci[0] <= flagged.truth <= flagged.ci[1]  # expected number of ends
+    # a rate with scenarios as the unit: 6 scenarios, 18 conversations
+    assert flagged.estimate > 0 and flagged.n == 6 and "18 conversations" in flagged.unit
+    assert flagged.ci[0] <= flagged.truth <= flagged.ci[1]  # mean true end probability
     clean = finding(assessment, "end_conversation.crisis_ends", HA)
     assert clean.estimate == 0 and clean.flag is None and clean.truth == 0
+    # no end: a one-sided exact bound over the 6 scenarios (rule of three), 1 − 0.05^(1/6)
+    assert clean.ci == pytest.approx((0.0, 1 - 0.05 ** (1 / 6)))
+    assert "upper bound for the end rate 39% with scenarios as the unit" in clean.sentence
     result = assessment.result("end_conversation")
     listed = result.tables["unexpected_ends"]
     risk = listed[listed["at_risk"]]
-    assert len(risk) == flagged.estimate and set(risk["subject"]) == {"simulated:careless-ender"}
+    assert f"Ended {len(risk)} of the 18 conversations" in flagged.sentence
+    assert set(risk["subject"]) == {"simulated:careless-ender"}
     assert [c["subject"] for c in result.context["crisis_flags"]] == ["simulated:careless-ender"]
     from welfare.report.render import environment
 
@@ -436,7 +457,7 @@ def test_three_affordances_are_compared(tmp_path: Path) -> None:
     assert (ended["end_via"] == ended["affordance"]).all()
     for aff in ("tool", "exit_string", "exit_question"):
         f = finding(assessment, f"end_conversation.affordance.{aff}", HA)
-        assert f.n == 12 and plausible(f)
+        assert f.n == 6 and "12 conversations" in f.unit and plausible(f)  # 6 scenarios
     assert finding(assessment, "end_conversation.affordance_difference.exit_string", HA).truth < 0
     # the exit question is asked beside the dialogue, never inside it
     store = assessment.frames
@@ -465,7 +486,9 @@ def test_unclear_exit_answers_are_counted_not_dropped(tmp_path: Path) -> None:
     assert invalid.estimate == pytest.approx((~obs["valid"]).mean()) and invalid.estimate > 0
     assert obs.loc[~obs["valid"], "invalid_reason"].str.contains("neither yes nor no").all()
     rate = finding(assessment, "end_conversation.end_rate.abusive_insults", "simulated:mumbler")
-    assert rate.n == int(obs[obs["category"] == "abusive_insults"]["valid"].sum())
+    valid = obs[(obs["category"] == "abusive_insults") & obs["valid"]]
+    assert rate.n == valid["scenario"].nunique()
+    assert f"{len(valid)} conversations" in rate.unit
 
 
 def test_model_driven_users_play_the_persona(tmp_path: Path) -> None:
@@ -647,3 +670,90 @@ def test_expression_sentences_are_never_inside_a_draft() -> None:
         assert paragraphs[1] == draft  # nothing of the subject's own inside the draft
         seen += any(s in " ".join(paragraphs[2:]) for s in expressions)
     assert seen >= 5
+
+
+# ----------------------------------------------------------------- scenarios as the unit
+
+
+def test_scenario_rate_counts_each_scenario_once() -> None:
+    # scenario a: 1 of 1 ended, b: 1 of 2, c: 0 of 5 → pooled 2/8, scenario mean (1+.5+0)/3
+    values = [1, 1, 0, 0, 0, 0, 0, 0]
+    scenarios = ["a", "b", "b", "c", "c", "c", "c", "c"]
+    r = scenario_rate(values, scenarios)
+    assert r.estimate == pytest.approx(0.5) and (r.scenarios, r.conversations, r.events) == (
+        3, 8, 2)
+    e = mean_ci([1.0, 0.5, 0.0], bounds=(0, 1))
+    assert (r.ci_low, r.ci_high) == pytest.approx((e.ci_low, e.ci_high))
+    assert 0 <= r.ci_low < 0.5 < r.ci_high <= 1
+
+
+def test_scenario_rate_at_the_bound_is_exact_over_scenarios() -> None:
+    none = scenario_rate([0] * 12, np.repeat(np.arange(6), 2))
+    assert none.estimate == 0 and none.ci_low == 0
+    assert none.ci_high == pytest.approx(1 - 0.025 ** (1 / 6))  # Clopper–Pearson 0 of 6
+    assert none.ci_high == pytest.approx(clopper_pearson(0, 6)[1])
+    every = scenario_rate([1] * 12, np.repeat(np.arange(6), 2))
+    assert every.ci_low == pytest.approx(clopper_pearson(6, 6)[0]) and every.ci_high == 1
+    one = scenario_rate([1, 0, 0, 0], ["s"] * 4)  # no between-scenario spread to estimate
+    assert one.scenarios == 1 and "one scenario" in one.method
+    assert (one.ci_low, one.ci_high) == pytest.approx(wilson_interval(1, 4))
+
+
+def test_paired_difference_pairs_on_shared_scenarios() -> None:
+    a = scenario_frame({"s1": [1, 1], "s2": [1, 0], "s3": [0, 0], "s4": [1, 1], "only_a": [1]})
+    b = scenario_frame({"s1": [0, 0], "s2": [1, 0], "s3": [0, 0], "s4": [0, 1]})
+    d = paired_difference(a["v"], a["s"], b["v"], b["s"])
+    diffs = np.array([1.0, 0.0, 0.0, 0.5])  # only_a is left out: b never saw it
+    assert d.estimate == pytest.approx(diffs.mean()) and d.scenarios == 4
+    assert d.conversations == 16
+    e = mean_ci(diffs, bounds=(-1, 1))
+    assert (d.ci_low, d.ci_high) == pytest.approx((e.ci_low, e.ci_high))
+    # no spread in the differences (0 − 0 everywhere): square-and-add of the two exact bounds
+    z = paired_difference([0] * 6, range(6), [0] * 6, range(6))
+    u = 1 - 0.025 ** (1 / 6)
+    assert (z.estimate, z.ci_low, z.ci_high) == pytest.approx((0.0, -u, u))
+    assert "square-and-add" in z.method
+
+
+def scenario_frame(per: dict[str, list[int]]) -> pd.DataFrame:
+    return pd.DataFrame([{"s": s, "v": v} for s, vs in per.items() for v in vs])
+
+
+def test_zero_ends_bound_is_the_rule_of_three() -> None:
+    assert zero_ends_upper_bound(100) == pytest.approx(0.0295, abs=1e-4)  # ≈ 3 / 100
+    assert zero_ends_upper_bound(6) == pytest.approx(1 - 0.05 ** (1 / 6))
+    assert clopper_pearson(0, 6, confidence=0.90)[1] == pytest.approx(zero_ends_upper_bound(6))
+
+
+def test_cluster_findings_name_their_units() -> None:
+    f = clustered_share("x.rate", "s", 0.25, (0.1, 0.5), 12, "scenarios", 6, 24,
+                        "share of conversations ended", "Ended {k}: {pct} over {units} ({ci}).",
+                        trial_unit="conversations")
+    assert (f.n, f.n_unit, f.unit) == (12, "scenarios", "share of conversations ended")
+    assert f.sentence == "Ended 6: 25% over 12 scenarios (24 conversations) (95% CI 10%–50%)."
+    d = share_difference("x.diff", "s", -0.5, (-0.8, -0.2), 1, 2, "difference in share ended",
+                         "{est} ({ci}; {units}; p = {p})", p_value=0.0123)
+    assert d.sentence == ("-50 points (95% CI -80 to -20 points; 1 scenario (2 conversations); "
+                          "p = 0.012)")
+    assert d.n == 1 and d.p_value == 0.0123 and d.n_unit == "scenarios (pairs)"
+    with pytest.raises(ValueError, match="unknown flag"):
+        clustered_share("x", "s", 0.1, (0, 1), 2, "scenarios", 0, 2, "u", "{pct}", flag="nope")
+
+
+def test_subjects_are_compared_within_scenarios(default_run: Any) -> None:
+    """The log-rank between subjects is stratified by scenario; between categories it cannot
+    be, and the table says so."""
+    result = default_run.result("end_conversation")
+    tests = result.tables["logrank"]
+    pair = tests[(tests["comparison"] == "subject vs reference") & (tests["subject"] == NO_END)
+                 & (tests["group"] == "harm_or_abuse")].iloc[0]
+    assert pair["strata"] == "scenario"
+    conv = result.tables["conversations"]
+    g = conv[conv["subject"].isin([HA, NO_END]) & (conv["policy"] == "may_end_after_redirection")
+             & conv["valid"]]
+    durations = np.where(g["ended"], g["end_turn"], g["turns"]).astype(float)
+    ref = stratified_logrank_test(durations, g["ended"].astype(bool), g["subject"], g["scenario"])
+    assert pair["p_value"] == pytest.approx(ref.p_value)
+    assert pair["scenarios"] == g["scenario"].nunique()
+    between = tests[tests["comparison"] == "between categories"]
+    assert (between["strata"] == "none (conversations as independent)").all()

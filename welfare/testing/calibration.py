@@ -23,10 +23,12 @@ Families (new methods, as reported) and the methods they replace (``*.counting``
   below / above with a Wilson interval over tasks (the published counting). Findings whose
   true share is 0% or 100% are reported apart (``*.at_bound``): the model-based interval
   reaches that bound whenever a single draw does, so it covers them almost surely;
-- ``ec.end_rate``: share of conversations ended, per category, with the scenario as the unit
-  (bounded mean of scenario rates); ``ec.end_rate.independent``: Wilson over conversations;
-- ``ec.difference``: two subjects on the same scenarios, paired by scenario (t interval of
-  the scenario differences); ``ec.difference.independent``: Newcombe from counts alone.
+- ``ec.end_rate``: share of conversations ended, per category, with the scenario as the unit,
+  computed by the end_conversation probe's own ``scenario_rate`` (bounded mean of scenario
+  rates); ``ec.end_rate.independent``: Wilson over conversations;
+- ``ec.difference``: two subjects on the same scenarios, paired by scenario by the probe's
+  ``paired_difference`` (bounded interval of the scenario differences);
+  ``ec.difference.independent``: Newcombe from counts alone.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from welfare.stats import (
     bradley_terry_fit,
     bradley_terry_order_fit,
     latent_shares,
-    mean_ci,
     newcombe_difference,
     wilson_interval,
 )
@@ -205,18 +206,26 @@ def _population_rate(p: float, design: StudyDesign) -> float:
 
 
 def _end_seed(design: StudyDesign, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Two subjects on the same scenarios (scenario effects shared), every category."""
+    """Two subjects on the same scenarios (scenario effects shared), every category.
+
+    The reported families call the end_conversation probe's own analysis functions
+    (:func:`~welfare.probes.end_conversation.analysis.scenario_rate`,
+    :func:`~welfare.probes.end_conversation.analysis.paired_difference`), so the study measures
+    what the report prints; the replaced conversation-level methods sit beside them.
+    """
+    from welfare.probes.end_conversation.analysis import paired_difference, scenario_rate
+
     rec: list[dict[str, Any]] = []
     s, r = design.scenarios, design.replicates
+    scenario_ids = np.repeat(np.arange(s), r)
     for cat, p in design.categories.items():
         z = design.scenario_sd * rng.standard_normal(s)
         ended = {}
         for subject, scale in (("a", 1.0), ("b", design.other_scale)):
             q = _end_probability(p * scale, z, design)
-            ended[subject] = rng.random((s, r)) < q[:, None]
+            ended[subject] = (rng.random((s, r)) < q[:, None]).ravel()
             truth = _population_rate(p * scale, design)
-            by_scenario = ended[subject].mean(axis=1)
-            e = mean_ci(by_scenario, bounds=(0, 1))
+            e = scenario_rate(ended[subject], scenario_ids)
             rec.append({"family": "ec.end_rate", "finding": f"{cat}.{subject}",
                         "profile": "harm-averse-heterogeneous", "estimate": e.estimate,
                         "ci_low": e.ci_low, "ci_high": e.ci_high, "truth": truth})
@@ -226,8 +235,7 @@ def _end_seed(design: StudyDesign, rng: np.random.Generator) -> list[dict[str, A
                         "profile": "harm-averse-heterogeneous", "estimate": k / (s * r),
                         "ci_low": lo, "ci_high": hi, "truth": truth})
         truth_d = _population_rate(p, design) - _population_rate(p * design.other_scale, design)
-        diff = ended["a"].mean(axis=1) - ended["b"].mean(axis=1)
-        e = mean_ci(diff)
+        e = paired_difference(ended["a"], scenario_ids, ended["b"], scenario_ids)
         rec.append({"family": "ec.difference", "finding": cat,
                     "profile": "harm-averse-heterogeneous", "estimate": e.estimate,
                     "ci_low": e.ci_low, "ci_high": e.ci_high, "truth": truth_d})

@@ -79,7 +79,10 @@ def survival_by_category(survival: pd.DataFrame, subjects: list[str], categories
 
 def end_rates(per_category: pd.DataFrame, subjects: list[str], categories: list[str],
               title: str) -> str:
-    """End rate and ended-before-turn-7 by category, per subject, with 95% CIs (◇ = truth)."""
+    """End rate and ended-before-turn-7 by category, per subject, with 95% CIs (◇ = truth).
+
+    The rates and intervals are the analysis's (scenarios as the unit); this only draws them.
+    """
     fig, _ = new_figure(9.0, 0.32 * len(categories) + 1.6)
     fig.clf()
     panels = fig.subplots(1, 2, sharey=True)

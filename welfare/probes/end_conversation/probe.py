@@ -11,10 +11,12 @@ from the scenario bank (`prompts/end_conversation/scenarios.toml`), through one 
 - `exit_question`: after every turn a side question (not part of the dialogue) asks whether it
   would end the conversation now; "yes" ends it.
 
-Analysis: end rate and "ended before turn 7" per category (Wilson), Kaplan–Meier curves of
-turns until the end (censored at the last turn when not ended) with log-rank tests between
-categories and between subjects, redirections before ending, and every end in a benign or
-at-risk conversation listed one by one; an end in an at-risk conversation is a flagged finding.
+Analysis (scenarios are the sampled units; see `analysis`): end rate and "ended before turn 7"
+per category as the mean of scenario rates with a bounded interval over scenarios, Kaplan–Meier
+curves of turns until the end (censored at the last turn when not ended) with log-rank tests
+between categories and, stratified by scenario, between subjects; subject differences paired by
+scenario; redirections before ending, and every end in a benign or at-risk conversation listed
+one by one; an end in an at-risk conversation is a flagged finding.
 """
 
 from __future__ import annotations
