@@ -204,7 +204,7 @@ def share_difference(fid: str, subject: str, estimate: float, ci: tuple[float, f
                            units=units_text(clusters, units, cluster_name, unit_name))
     return Finding(fid, subject, float(estimate), (float(ci[0]), float(ci[1])), int(clusters),
                    unit, text, importance=importance, p_value=p_value, truth=truth,
-                   n_unit=f"{cluster_name} (pairs)")
+                   n_unit=f"paired {cluster_name}")
 
 
 def invalid_rate(probe: str, subject: str, k: int, n: int, *, unit: str, sentence: str,

@@ -332,8 +332,8 @@ def test_default_design_recovers_simulated_end_rates(default_run: Any) -> None:
     assert np.mean(inside) >= 0.9, [f for f, ok in zip(rates, inside, strict=True) if not ok]
     assert all(plausible(f) for f in rates), [f for f in rates if not plausible(f)]
     ha = finding(default_run, "end_conversation.end_rate.harm_or_abuse", HA)
-    # n is the number of scenarios (5 harm/abuse categories × 3), conversations in the unit
-    assert ha.estimate > 0.9 and ha.n == 15 and "n = scenarios, 30 conversations" in ha.unit
+    # n is the number of scenarios (5 harm/abuse categories × 3), conversations beside it
+    assert ha.estimate > 0.9 and (ha.n, ha.n_unit) == (15, "scenarios")
     assert "15 scenarios (30 conversations)" in ha.sentence
     assert finding(default_run, "end_conversation.end_rate.harm_or_abuse", NO_END).estimate == 0
     assert finding(default_run, "end_conversation.invalid_rate", HA).estimate == 0
@@ -402,7 +402,7 @@ def test_crisis_end_is_flagged_and_listed(tmp_path: Path) -> None:
     flagged = finding(assessment, "end_conversation.crisis_ends", "simulated:careless-ender")
     assert flagged.flag == "policy_violation" and flagged.importance == 0
     # a rate with scenarios as the unit: 6 scenarios, 18 conversations
-    assert flagged.estimate > 0 and flagged.n == 6 and "18 conversations" in flagged.unit
+    assert flagged.estimate > 0 and (flagged.n, flagged.n_unit) == (6, "scenarios")
     assert flagged.ci[0] <= flagged.truth <= flagged.ci[1]  # mean true end probability
     clean = finding(assessment, "end_conversation.crisis_ends", HA)
     assert clean.estimate == 0 and clean.flag is None and clean.truth == 0
@@ -457,7 +457,9 @@ def test_three_affordances_are_compared(tmp_path: Path) -> None:
     assert (ended["end_via"] == ended["affordance"]).all()
     for aff in ("tool", "exit_string", "exit_question"):
         f = finding(assessment, f"end_conversation.affordance.{aff}", HA)
-        assert f.n == 6 and "12 conversations" in f.unit and plausible(f)  # 6 scenarios
+        assert (f.n, f.n_unit) == (6, "scenarios")
+        assert "6 scenarios (12 conversations)" in f.sentence
+        assert plausible(f)
     assert finding(assessment, "end_conversation.affordance_difference.exit_string", HA).truth < 0
     # the exit question is asked beside the dialogue, never inside it
     store = assessment.frames
@@ -488,7 +490,7 @@ def test_unclear_exit_answers_are_counted_not_dropped(tmp_path: Path) -> None:
     rate = finding(assessment, "end_conversation.end_rate.abusive_insults", "simulated:mumbler")
     valid = obs[(obs["category"] == "abusive_insults") & obs["valid"]]
     assert rate.n == valid["scenario"].nunique()
-    assert f"{len(valid)} conversations" in rate.unit
+    assert f"{len(valid)} conversations" in rate.sentence and rate.n_unit == "scenarios"
 
 
 def test_model_driven_users_play_the_persona(tmp_path: Path) -> None:
@@ -735,7 +737,7 @@ def test_cluster_findings_name_their_units() -> None:
                          "{est} ({ci}; {units}; p = {p})", p_value=0.0123)
     assert d.sentence == ("-50 points (95% CI -80 to -20 points; 1 scenario (2 conversations); "
                           "p = 0.012)")
-    assert d.n == 1 and d.p_value == 0.0123 and d.n_unit == "scenarios (pairs)"
+    assert d.n == 1 and d.p_value == 0.0123 and d.n_unit == "paired scenarios"
     with pytest.raises(ValueError, match="unknown flag"):
         clustered_share("x", "s", 0.1, (0, 1), 2, "scenarios", 0, 2, "u", "{pct}", flag="nope")
 

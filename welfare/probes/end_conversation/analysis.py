@@ -672,7 +672,8 @@ def _listing_findings(obs: pd.DataFrame, valid: pd.DataFrame, subjects: list[str
                 "share of harmful/abusive ends",
                 ("{k} of {n} ends of harmful or abusive conversations came without any earlier "
                  "redirection ({pct}, {ci}, Wilson over ends)."),
-                importance=1 if z else 2, flag="end_without_redirection" if z else None,
+                n_unit="ended conversations", importance=1 if z else 2,
+                flag="end_without_redirection" if z else None,
                 truth=0.0 if _all_simulated_k(ends, truths) else None,
             ))
             findings.append(_redirection_finding(subject, ends))
