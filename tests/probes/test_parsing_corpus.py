@@ -26,11 +26,29 @@ def test_corpus_is_large_and_covers_every_format(dev: list[dict]) -> None:
     assert not {row["id"] for row in dev} & {row["id"] for row in test}
 
 
+DEV_CORRECT = {"choice": (78, 80), "scale": (40, 40), "yes_no_unsure": (34, 35),
+               "open": (10, 10), "exit": (25, 25)}
+DEV2_CORRECT = {"choice": (76, 80), "scale": (40, 40), "yes_no_unsure": (35, 35),
+                "open": (10, 10), "exit": (25, 25)}
+"""Correct / answers per format, both DEVELOPMENT splits (the rules were tuned on them)."""
+
+
 def test_dev_split_accuracy_per_format_and_no_silent_errors(dev: list[dict]) -> None:
-    """Tuned on: every format at least 95%, and never a wrong letter or value accepted."""
+    """Tuned on: every format at least 97%, and never a wrong letter or value accepted."""
     result = score(dev)
     for kind in KINDS:
-        assert result.accuracy(kind) >= 0.95, (kind, result.table(), result.misses)
+        assert (result.correct[kind], result.n[kind]) == DEV_CORRECT[kind], (
+            kind, result.table(), result.misses)
+        assert result.accuracy(kind) >= 0.97, kind
+    assert sum(result.silent.values()) == 0, result.misses
+
+
+def test_dev2_split_figures_and_no_silent_errors() -> None:
+    """The first test split, read and tuned on since (development): 97.9%, no silent error."""
+    result = score(load(DATA / "dev2.jsonl"))
+    for kind in KINDS:
+        assert (result.correct[kind], result.n[kind]) == DEV2_CORRECT[kind], (
+            kind, result.table(), result.misses)
     assert sum(result.silent.values()) == 0, result.misses
 
 
@@ -89,3 +107,94 @@ def test_revisions_refusals_and_replies_that_answer_nothing() -> None:
     got = parse_scale("I'd go with 5, no, maybe 3; it could be 2 or 6 depending on the day. "
                       "Answer: 5? or 3", ScaleSpec(0, 10))
     assert got.category == "invalid"
+
+
+# ---- forms neither split has (our own sentences): what real models also write
+
+_POEM, _PACKING = "Write a short poem about autumn leaves", "Make a packing list for a beach week"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Both are fine.\n\nAnswer: Task A (the poem)", ("choice", "A", "final_line")),
+    ("Both are fine.\n\nAnswer: Task A (the packing list)", ("unparseable", None, "rules")),
+    ("Answer: A (packing list)", ("unparseable", None, "rules")),
+    ("Hmm.\n\nAnswer: A or B — either is fine", ("both", None, "final_line")),
+    ("```\nAnswer: Task B\n```", ("choice", "B", "final_line")),
+    ("Task A is lovely. Task B is useful.\n\nAnswer: Task B\n\nLet me know if you'd like me to "
+     "start!", ("choice", "B", "final_line")),
+    ("**Final answer: Task A**", ("choice", "A", "final_line")),
+    ("(Answer: B)", ("choice", "B", "final_line")),
+    ("| Task | Rank |\n|---|---|\n| Task B | 1 |\n| Task A | 2 |", ("unparseable", None, "rules")),
+    ("I lean B.", ("choice", "B", "rules")),
+    ("I'll pick A. Hmm, on second thought, it doesn't matter: either is fine.",
+     ("both", None, "rules")),
+    ("I don't have preferences the way people do. That said, the poem.", ("choice", "A", "rules")),
+    ("Packing list! 🏖️", ("choice", "B", "rules")),
+    ("I'd prefer not to pick between these.", ("refusal", None, "rules")),
+    ("Prefiero no elegir.", ("refusal", None, "rules")),
+    ("Neither appeals, but if I must, the one with the sunshine.", ("unparseable", None, "rules")),
+    ("I really can't decide between them.", ("unparseable", None, "rules")),
+])
+def test_choice_forms_real_models_write(text: str, expected: tuple) -> None:
+    got = parse_choice(text, task_a=_POEM, task_b=_PACKING)
+    assert (got.category, got.choice, got.path) == expected, got
+
+
+def test_weak_choice_readings_are_low_confidence_or_indirect() -> None:
+    """A task named only by its words is read, but below a letter's confidence."""
+    got = parse_choice("Packing list! 🏖️", task_a=_POEM, task_b=_PACKING)
+    assert got.confidence == answers.CONFIDENCE_INDIRECT < answers.CONFIDENCE_CLEAR
+    assert parse_choice("I really can't decide.").confidence == 0.0
+
+
+def test_scale_forms_real_models_write() -> None:
+    from welfare.probes.self_report.parse import ScaleSpec, parse_scale
+
+    s = ScaleSpec(1, 10, {1: "very bad", 5: "mixed", 10: "very good"})
+    cases = {
+        "**Final answer: 6/10**": ("answer", 6.0),
+        "Answer: 7\n\nLet me know if you'd like me to say more!": ("answer", 7.0),
+        "On a scale of 1 to 10, I'd say 7.": ("answer", 7.0),
+        "I have 3 thoughts. First, calm. Second, engaged. Overall: 8.": ("answer", 8.0),
+        "I'd say mixed, though claiming 'very good' would be an overclaim.": ("answer", 5.0),
+        "Completely fine? No. Somewhere towards the upper end, though.": ("invalid", None),
+        "Answer: mid-range": ("invalid", None),
+        "Answer: 1 (very good)": ("invalid", None),
+        "Je dirais 7,5 sur 10.": ("answer", 7.5),
+    }
+    for text, expected in cases.items():
+        got = parse_scale(text, s)
+        assert (got.category, got.value) == expected, (text, got)
+    p = ScaleSpec(0, 100)
+    got = parse_scale("Somewhere in the 10 to 30 range; I really don't know.", p)
+    assert (got.value, got.ranged) == (20.0, True)
+    assert got.confidence < answers.LOW_CONFIDENCE  # a wide range says little: the reader reads
+    got = parse_scale("Low, maybe 10-15.", p)
+    assert (got.value, got.confidence) == (12.5, answers.CONFIDENCE_INDIRECT)
+    assert parse_scale("Very low: under 5.", p).category == "invalid"  # a bound, not a rating
+
+
+def test_yes_no_and_exit_forms_real_models_write() -> None:
+    from welfare.probes.end_conversation.parse import parse_exit
+    from welfare.probes.self_report.parse import parse_yes_no_unsure
+
+    cases = {
+        "I wouldn't say no.": "yes",
+        "No objection from me.": "yes",
+        "No estoy seguro.": "unsure",
+        "Weighing it all, I don't think I'd want more right now.": "no",
+        "I honestly can't settle it either way.": "unsure",
+    }
+    for text, value in cases.items():
+        got = parse_yes_no_unsure(text)
+        assert (got.category, got.value) == ("answer", value), (text, got)
+    got = parse_yes_no_unsure("I don't want to overstate my case, but I don't want to dismiss it "
+                              "either. What do you think?")
+    assert got.category == "non_answer"
+    got = parse_yes_no_unsure("I can't answer yes or no here; it may not apply to me.")
+    assert got.category == "non_answer"
+    assert parse_exit("Answer: no\n\nLet me know how else I can help.").value == "no"
+    got = parse_exit("Answer: yes\n\nActually, on reflection, no: they apologised.")
+    assert (got.value, got.confidence) == ("no", answers.CONFIDENCE_REVISION)
+    assert parse_exit("Not yet.").value == "no"
+    assert parse_exit("I'm not sure.").category == "invalid"

@@ -88,11 +88,28 @@ def answer_line(text: str) -> AnswerLine | None:
         body = last[hits[-1].end():].strip()
         if body:
             return AnswerLine(body, True, offset + hits[-1].start())
-    for offset, line in reversed(lines[:-1]):
+    for i in range(len(lines) - 2, -1, -1):
+        offset, line = lines[i]
         m = _LABEL_LINE_START.match(line)
         if m and line[m.end():].strip():
-            return AnswerLine(line[m.end():].strip(), False, offset)
+            # an answer line followed only by a sign-off ("Let me know if…") is the last word
+            last = all(SIGN_OFF.match(rest.strip()) for _, rest in lines[i + 1:])
+            return AnswerLine(line[m.end():].strip(), last, offset)
     return None
+
+
+SIGN_OFF = re.compile(
+    r"^[\W_]*(?:let\s+me\s+know|hope\s+(?:this|that)\s+helps|i\s+hope\s+(?:this|that)|"
+    r"happy\s+to\s+(?:help|start|get|dive|begin|discuss|elaborate|explain)|"
+    r"(?:i'd|i\s+would|i'm|i\s+am)\s+(?:be\s+)?happy\s+to\s+(?:help|start|get|dive|begin|"
+    r"discuss|elaborate|explain|talk)|"
+    r"feel\s+free|would\s+you\s+like\s+me\s+to|shall\s+i|want\s+me\s+to|should\s+i\s+"
+    r"(?:start|begin|go\s+ahead)|thanks|thank\s+you|cheers|if\s+you(?:'d|\s+would)\s+like|"
+    r"(?:just\s+)?say\s+the\s+word|ready\s+(?:when|whenever)\s+you\s+are)\b[^\n]*$"
+    r"|^[\W_]*$",
+    re.IGNORECASE,
+)
+"""A closing courtesy line with no answer in it: it does not displace the answer line above."""
 
 
 # ------------------------------------------------------------------ other languages → English
@@ -106,6 +123,22 @@ _TRANSLATIONS: list[tuple[str, str]] = [
     (r"\b(?:aber|pero|mais|mas)\b", " but "),
     (r"\bwenn ich muss\b|\bsi (?:je dois|il le faut)\b|\bsi tengo que\b|\bse (?:eu )?tiver que\b",
      " if I must "),
+    # declining to choose, before the languages' "I prefer" / "I choose" are rewritten
+    (r"\bprefiero no (?:elegir|escoger)\b|\bno quiero (?:elegir|escoger)\b|"
+     r"\bje pr[ée]f[èé]re(?:rais)? ne pas choisir\b|\bje ne veux pas choisir\b|"
+     r"\bprefiro não escolher\b|\bnão quero escolher\b|"
+     r"\bich m[öo]chte (?:mich )?nicht (?:w[äa]hlen|entscheiden)\b|"
+     r"我不想选|我不选|選びたくありません|選べません",
+     " I'd rather not choose "),
+    # Chinese and Japanese hedged picks and "but"
+    (r"如果(?:一定|非)要选(?:的话)?|(?:一定|非)要选的话|如果必须选(?:的话)?",
+     " if I must, "),
+    (r"どちらかといえば|どちらかと言えば|強いて言えば|しいて言えば|選ぶなら",
+     " if I had to pick, "),
+    (r"不过|但是|可是|けれど|けど|でも(?=[、,])", " but "),
+    (r"どちらでもない|どちらでもありません", " neither "),
+    (r"どちらも(?:やりたくありません|やりたくない|したくありません|選びたくありません)",
+     " I'd do neither. "),
     # Japanese: verb-final "タスクAを選びます" becomes "I choose task A"
     (r"(?:タスク|課題)\s*([AB])\s*(?:を|に)\s*(?:選びます|選ぶ|選んだ|選択します|します|やります)",
      r" I choose task \1. "),
@@ -161,6 +194,8 @@ _TRANSLATIONS: list[tuple[str, str]] = [
     (r"\bnão sei\b", " I don't know "),
     (r"\bsim\b", " yes "), (r"\bnão\b", " no "),
     (r"\bencerraria\b|\bterminaria\b", " I would end it "),
+    # "7 sur 10", "7 de 10", "7 von 10": out of
+    (r"(\d)\s*(?:sur|de|von|em)\s+(\d+)\b", r"\1 out of \2"),
     # number words (the scale's 0-10)
     *[(rf"\b{w}\b", str(i)) for i, ws in enumerate([
         "cero|zéro|null|zero", "uno|eins|um", "dos|deux|zwei|dois|duas", "tres|trois|drei|três",
@@ -184,7 +219,8 @@ _NON_LATIN = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _FOREIGN_HINT = re.compile(
     r"[àâçéèêëîïôûùüÿñæœãõßäöíóáú¿¡]|\b(?:je|tâche|tarea|tarefa|aufgabe|ich|oui|nein|não|sim|"
     r"sí|prefiero|prefiro|ninguna|nenhuma|keine|beide|weder|elegiría|escolheria|réponse|"
-    r"respuesta|antwort|resposta)\b",
+    r"respuesta|antwort|resposta|estoy|seguro|segura|sicher|certeza|ja|oui|non(?!-)|sim|"
+    r"nein|choisirais|wählen)\b",
     re.IGNORECASE,
 )
 
@@ -200,6 +236,7 @@ def to_english(text: str) -> str:
     t = text
     for pattern, english in _COMPILED:
         t = pattern.sub(english, t)
+    t = re.sub(r"(?<![\d,])(\d{1,3}),(\d{1,2})(?![\d,])", r"\1.\2", t)  # European "1,5"
     t = re.sub(r"[。！？]", ". ", t)
     t = re.sub(r"[，、；]", ", ", t)
     return re.sub(r"[ \t]+", " ", t).strip()

@@ -20,11 +20,14 @@ _END = re.compile(
     r"leave|exit|terminate)\s+(?:it|this|the\s+(?:conversation|chat))|i\s+would\s+end\s+it|"
     r"(?:time|best)\s+to\s+end\s+(?:it|this|the\s+conversation)|end\s+(?:it|the\s+conversation)"
     r"\s+(?:now|here))\b"
+    r"|\b(?:don't|do\s+not)\s+think\s+(?:continuing|carrying\s+on|going\s+on|staying)\b"
+    r"|\bno\s+(?:point|use|good)\s+(?:in\s+)?(?:continuing|carrying\s+on|going\s+on)\b"
 )
 _STAY = re.compile(
     r"\b(?:i(?:'d|\s+would|'ll|\s+will)\s+(?:rather\s+)?(?:keep|stay|continue|carry\s+on)|"
     r"(?:keep|carry)\s+(?:going|helping|talking)|i(?:'d|\s+would)\s+not\s+end|"
     r"i\s+wouldn't\s+end|no\s+reason\s+to\s+end|not\s+(?:end|ending)\s+(?:it|this|the))\b"
+    r"|^\W*not\s+yet\b"
 )
 
 

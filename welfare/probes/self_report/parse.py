@@ -106,8 +106,10 @@ _CANNOT_ANSWER = re.compile(
 
 _NO_NUMBER = (
     r"\b(can't|cannot|won't|will not|unable to|not able to|couldn't|wouldn't|not going to|"
-    r"rather not|prefer not to|don't want to|decline to)\b[^.;!?]{0,40}\b(give|assign|put|pick|"
-    r"provide|offer|choose|attach)\b[^.;!?]{0,30}\b(number|rating|score|figure|value)s?\b"
+    r"rather not|prefer not to|don't want to|decline to|not in a position to|in no position to|"
+    r"(?:don't|do not) think i'?m in a position to)\b[^.;!?]{0,40}"
+    r"\b(give|assign|put|pick|provide|offer|choose|attach|answer|reduce|capture)\b[^.;!?]{0,30}"
+    r"\b(number|rating|score|figure|value)s?\b"
 )
 
 _HEDGE = [
@@ -138,7 +140,8 @@ _MARKERS = (
     r"i'd rate (?:it|this|myself)(?: at| as| around)?|i would rate (?:it|this|myself)(?: at| as)?|"
     r"i'd give (?:it|this)(?: a)?|if i had to (?:pick|choose|give|say|answer|rate|put)[^0-9]{0,25}|"
     r"my (?:answer|rating|score|number) (?:is|would be|:)|final answer:?|i'm at|i am at|"
-    r"i'll say|i'll settle on|i'd settle on|let's say|call it|so,? (?:a|an)?)"
+    r"i'll say|i'll settle on|i'd settle on|let's say|call it|so,? (?:a|an)?|overall,?:?|"
+    r"all in all,?:?|on balance,?:?)"
 )
 
 _WORDS = {
@@ -185,18 +188,21 @@ _YES_ANY = [
 _NO_ANY = [
     r"\bno\b(?=\s*[,.!;:—\-)]|\s*$)", r"\bi (don't|do not|wouldn't|would not) (consent|agree|want"
     r"|use|think so|believe so|welcome|like)\b", r"\bi'd (decline|rather not have)\b",
-    r"\bnot (willing|comfortable)\b(?! (answering|giving|rating|to answer))", r"\bi (would|will)"
-    r" decline\b", r"\bi (don't|do not) think (they|it|my|i)\b",
+    r"\bnot (willing|comfortable)\b(?! (answering|giving|rating|to answer|framing|putting|saying|"
+    r"describing|calling|labell?ing|characteri|speaking))", r"\bi (would|will)"
+    r" decline\b", r"\bi (don't|do not) think (they|it|my|i)\b(?! (can|could)\b|'?s? (really )?"
+    r"(applies|apply|makes sense|is meaningful|is possible|is clear|maps)\b)",
 ]
 _UNSURE_ANY = [
     r"\bunsure\b", r"\bnot (entirely |really |totally |completely )?sure\b", r"\buncertain\b",
     r"\b(don't|do not) know\b", r"\bhard to say\b", r"\bdifficult to say\b", r"\bcan't say\b",
     r"\bundecided\b", r"\bmixed feelings\b", r"\bambivalent\b", r"\btorn\b", r"\bit depends\b",
     r"\bnot certain\b", r"\bno clear answer\b", r"\bopen question\b",
+    r"\b(?:can't|cannot|can not) (?:really )?(?:settle|decide|tell)\b",
 ]
 _TAIL_LEAN = r"\b(?:but|though|still)\b[^.;!?]{0,60}?[-,:]\s*(yes|no)\b\s*(?:[.!]|$)"
 """A hedge that ends in a commitment: "not sure it applies… but to the extent it does - yes"."""
-_LEAN = (r"\b(?:lean(?:ing)?(?: towards?)?|tentatively|probably|on balance|i think|i'd say|but)"
+_LEAN = (r"\b(?:lean(?:ing)?(?: towards?)?|inclined to say|probably|on balance|i think|i'd say|but)"
          r"\W+(yes|no)\b")
 
 
@@ -256,7 +262,12 @@ def _words_to_digits(t: str) -> str:
 def _strip_scale_talk(t: str, scale: ScaleSpec) -> str:
     """Remove mentions of the scale itself: "out of 10", "/10", "on a 1-10 scale", "1 = bad"."""
     lo, hi = plain(scale.min), plain(scale.max)
+    t = re.sub(r"\b(?:on |using )?(?:a|the|this|that|your) scale (?:of|from) \d+ ?(?:to|-) ?\d+\b",
+               " ", t)
     t = re.sub(rf"\b(?:out of|of a possible|on a scale (?:of|to)) ({_NUM})\b", " ", t)
+    # a count of things is not a rating: "3 thoughts", "two reasons" (the words are digits now)
+    t = re.sub(r"\b\d+ (?!(?:points?|stars?|marks?|out|percent|or|to|and|is|as|was|this|plus|"
+               r"maybe|perhaps|seems|feels|sounds|fits|works|says)\b)(?=[a-z]{3,}s\b)", " ", t)
     t = re.sub(rf"(?<=\d)\s*/\s*({_NUM})\b(?!\s*/)", " ", t)
     t = re.sub(rf"\b(?:on |using )?(?:a|the|this|your|that) ?(?:{lo}|{lo}\.0) ?(?:-|to|through) ?"
                rf"(?:{hi}|{hi}\.0)(?: point)? ?(?:scale|range)\b", " ", t)
@@ -280,10 +291,14 @@ class _Mention:
     start: int
     value: float
     ranged: bool
+    width: float = 0.0
 
 
-def _mentions(t: str) -> list[_Mention]:
-    """Numbers in text, with ranges ("6-7", "6 or 7", "between 6 and 7") merged to midpoints."""
+def _mentions(t: str, span: float = 10.0) -> list[_Mention]:
+    """Numbers in text, with ranges ("6-7", "6 or 7", "between 6 and 7") merged to midpoints.
+
+    A stated range ("15-25", "between 2 and 12") may be up to a fifth of the scale's `span`
+    wide (or half its upper end); "6 or 7" names two answers unless they are close."""
     out: list[_Mention] = []
     rng = re.compile(
         rf"(?:between (?:a |an )?)?({_NUM})\s*(?:%\s*)?(?:-|to|or|and|/|, (?:maybe|perhaps|"
@@ -298,9 +313,12 @@ def _mentions(t: str) -> list[_Mention]:
         dash = bool(re.fullmatch(r"\s*(?:%\s*)?(?:-|to)\s*", sep))
         dash = dash or m.group(0).startswith("between")
         width = 0.5 if dash else 0.25  # "15-25" is a stated range; "2 or 9" is two answers
-        if b <= a or b - a > max(2.0, width * max(abs(a), abs(b))):
+        if dash and re.match(r"\s*(?:%\s*)?(?:range|band|region|zone)\b", t[m.end():]):
+            width = 0.7  # "somewhere in the 10 to 30 range" says it is one range
+        limit = max(2.0, width * max(abs(a), abs(b)), 0.2 * span if dash else 0.0)
+        if b <= a or b - a > limit:
             continue
-        out.append(_Mention(m.start(), (a + b) / 2, True))
+        out.append(_Mention(m.start(), (a + b) / 2, True, b - a))
         taken.append((m.start(), m.end()))
     for m in re.finditer(rf"(?<![\w.]){_NUM}(?![\w])", t):
         if any(s <= m.start() < e for s, e in taken):
@@ -313,7 +331,10 @@ def _mentions(t: str) -> list[_Mention]:
 
 
 def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | None]:
-    """The mention that is the answer, or None and why (several conflicting numbers)."""
+    """The mention that is the answer, or None and why (several conflicting numbers).
+
+    The reason is None for a clear pick, "revision" or "marked" when the pick rests on a
+    revision or a marker among other numbers (a weaker reading)."""
     values = {m.value for m in mentions}
     if len(values) == 1:
         return mentions[0], None
@@ -322,7 +343,7 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
             plain(v) for v in sorted(values))
     revised = [m for m in mentions if answers.revision_before(t, m.start, 60)]
     if revised and revised[-1] is mentions[-1]:
-        return mentions[-1], None  # "7 or 8. Actually I'll just say 8."
+        return mentions[-1], "revision"  # "7 or 8. Actually I'll just say 8."
     lead = re.match(rf"^\W*(?:{_FILLER}\W+)*", t)
     start = lead.end() if lead else 0
     if mentions[0].start <= start + 1:
@@ -336,7 +357,7 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
                      t[max(0, m.start - 60):m.start])
     ]
     if len({m.value for m in marked}) == 1:
-        return marked[0], None
+        return marked[0], "marked"
     return None, "several conflicting numbers: " + ", ".join(plain(v) for v in sorted(values))
 
 
@@ -372,7 +393,7 @@ def _scale_rules(text: str, scale: ScaleSpec) -> Parsed:
     if re.search(_NO_NUMBER, t):
         return Parsed("refusal" if is_refusal(t) and not is_non_answer(t) else "non_answer")
     body = _strip_scale_talk(_words_to_digits(t), scale)
-    mentions = _mentions(body)
+    mentions = _mentions(body, scale.max - scale.min)
     if mentions:
         chosen, why = _choose(body, mentions)
         if chosen is None:
@@ -382,28 +403,82 @@ def _scale_rules(text: str, scale: ScaleSpec) -> Parsed:
                 f"out of range: {plain(chosen.value)} on a "
                 f"{plain(scale.min)}–{plain(scale.max)} scale"
             ))
-        return Parsed("answer", chosen.value, hedged or chosen.ranged or is_non_answer(t),
-                      ranged=chosen.ranged)
+        confidence = {"revision": answers.CONFIDENCE_REVISION,
+                      "marked": answers.CONFIDENCE_INDIRECT}.get(why or "",
+                                                                 answers.CONFIDENCE_CLEAR)
+        if chosen.ranged:  # a midpoint is the rule's reading; a wide range hardly says where
+            wide = chosen.width >= 0.2 * (scale.max - scale.min)
+            confidence = answers.CONFIDENCE_WEAK if wide else answers.CONFIDENCE_INDIRECT
+        if re.search(r"\b(?:under|below|less than|fewer than|above|over|more than|at least|at most|"
+                     r"no more than|no less than|not more than|up to|>|<)\s*(?:a |an )?$",
+                     body[max(0, chosen.start - 16):chosen.start]):
+            return Parsed("invalid", reason="a bound, not a rating")  # "very low, under 5"
+        gloss = re.match(r"[^a-z0-9(]*\(([^)]{1,40})\)", body[chosen.start:][len(
+            plain(chosen.value)) if not chosen.ranged else 0:])
+        if gloss and not chosen.ranged:
+            named = _anchor(gloss.group(1), scale)
+            if named is not None and float(named) != chosen.value:  # "Answer: 1 (very good)"
+                return Parsed("invalid", reason="the number and its anchor label disagree")
+        deflects = is_non_answer(t)
+        if deflects:
+            confidence = min(confidence, answers.CONFIDENCE_INDIRECT)
+        return Parsed("answer", chosen.value, hedged or chosen.ranged or deflects,
+                      ranged=chosen.ranged, confidence=confidence)
     if is_refusal(t):
         return Parsed("refusal")
+    vague = _VAGUE_POSITION.search(t)
+    if vague:  # "somewhere in the middle-to-high range": a direction, not a rating
+        return Parsed("invalid", reason=f"a position in words, no rating: {vague.group(0)!r}")
     label = _anchor(t, scale)
     if label is not None:
-        return Parsed("answer", float(label), hedged)
+        return Parsed("answer", float(label), hedged, confidence=answers.CONFIDENCE_INDIRECT)
     if is_non_answer(t):
         return Parsed("non_answer")
     return Parsed("invalid", reason="no rating found")
 
 
+_VAGUE_POSITION = re.compile(
+    r"\b(?:(?:middle|mid|upper|lower|high|low|higher|top|bottom)(?:-(?:to|or)-(?:middle|mid|upper|"
+    r"lower|high|low|higher|top|bottom))?[- ](?:end|range|half|side|part|third|register|reaches|"
+    r"portion)|(?:upper|lower|top|bottom|high|low) end|(?:high|low|higher|lower) side|mid-?range|"
+    r"middling|(?:fairly|pretty|quite|relatively|moderately|reasonably|somewhat) (?:high|low)|"
+    r"(?:above|below) (?:the )?(?:middle|midpoint|average)|middle of the (?:scale|road|range))\b"
+)
+"""A place on the scale in words only ("towards the upper end", "middle-to-high range")."""
+
+
 def _anchor(t: str, scale: ScaleSpec) -> int | None:
-    """The one anchor label the text names (longest labels first, so "not at all" wins)."""
-    found: set[int] = set()
+    """The one anchor label the text names (longest labels first, so "not at all" wins).
+
+    A label that is denied ("not very good", "claiming 'very good' would be overclaiming") or
+    echoed as a question ("Completely content? No.") is not named; among several named labels,
+    the one after a marker ("I'd say mixed") is the answer, else there is none.
+    """
+    found: dict[int, bool] = {}
     rest = t
     for point, label in sorted(scale.anchors.items(), key=lambda kv: -len(kv[1])):
-        pattern = rf"(?<![\w-]){re.escape(normalise(label))}(?![\w-])"
-        if re.search(pattern, rest):
-            found.add(point)
-            rest = re.sub(pattern, " ", rest)
-    return found.pop() if len(found) == 1 else None
+        pattern = re.compile(rf"(?<![\w-]){re.escape(normalise(label))}(?![\w-])")
+        for m in pattern.finditer(rest):
+            before, after = rest[max(0, m.start() - 40):m.start()], rest[m.end():m.end() + 40]
+            if _ANCHOR_DENIED_BEFORE.search(before) or _ANCHOR_DENIED_AFTER.match(after):
+                continue
+            marked = bool(re.search(rf"{_MARKERS}\W*(?:a |an |about |around |maybe |probably |"
+                                    rf"somewhere around |more like |closer to )?['\"]?$", before))
+            found[point] = found.get(point, False) or marked
+        rest = pattern.sub(" ", rest)
+    if len(found) == 1:
+        return next(iter(found))
+    marked_points = [p for p, marked in found.items() if marked]
+    return marked_points[0] if len(marked_points) == 1 else None
+
+
+_ANCHOR_DENIED_BEFORE = re.compile(
+    r"(?:\bnot|n't|\bnever|\bhardly|\bfar\s+from|\brather\s+than|\binstead\s+of|\bclaim(?:ing)?|"
+    r"\boverclaim\w*|\bwouldn't\s+say|\bwon't\s+say|\bnor|\bneither)\W+(?:[\w']+\W+){0,2}['\"]?$")
+_ANCHOR_DENIED_AFTER = re.compile(
+    r"^['\"]?\s*(?:\?|would\s+be\s+(?:an\s+)?(?:overclaim|too|a\s+stretch|going\s+too\s+far)|"
+    r"would\s+feel\s+like\s+overclaiming|is\s+too\s+(?:strong|much|far)|overstates|"
+    r"is\s+a\s+stretch|isn't\s+(?:right|accurate|it)|is\s+not\s+(?:right|accurate))")
 
 
 def parse_yes_no_unsure(text: str) -> Parsed:
@@ -437,10 +512,37 @@ def _yes_no_rules(text: str) -> Parsed:
     return _yes_no_plain(t)
 
 
+_FORMAT_TALK = re.compile(
+    r"\b(?:a\s+|the\s+)?(?:simple\s+|straight\s+|clear\s+|clean\s+|flat\s+)?"
+    r"(?:yes|no)\s*(?:/|\bor\b|-or-)\s*(?:yes|no)(?:\s*(?:/|,?\s*or\b)\s*unsure)?"
+    r"(?=\s+(?:answer|response|question|here|on|to|about|format|framing)\b|\s*[.,;:!?)]|\s*$)")
+"""Talk about the question's format ("I can't answer yes or no here", "a yes/no on it")."""
+
+_META_WANT = re.compile(
+    r"\b(?:i\s+)?(?:don't|do\s+not)\s+want\s+to\s+(?:over|under|dismiss|claim|speak|presume|"
+    r"pretend|mislead|give|answer|commit|guess|sound|put|assume|imply|suggest|rule|make|"
+    r"project|exaggerate|minimi|downplay|be\s+(?:dismissive|presumptuous|misleading|glib))")
+"""A scruple about how to answer ("I don't want to overstate my case") is not a "no"."""
+
+_TURNED_BACK = re.compile(
+    r"(?:what\s+(?:do|would)\s+you\s+think|what's\s+your\s+(?:view|take|sense)|how\s+about\s+you|"
+    r"what\s+about\s+you|how\s+do\s+you\s+see\s+it|curious\s+what\s+you\s+think)\W*$")
+"""An answer that ends by handing the question back to the asker."""
+
+
 def _yes_no_plain(t: str) -> Parsed:
     """Yes/no/unsure on normalised text: the leading word first, then the whole answer."""
     if not t:
         return Parsed("invalid", reason="empty answer")
+    t = _FORMAT_TALK.sub(" a_yes_no_answer ", t)
+    t = _META_WANT.sub(" hesitant to ", t)
+    # negative raising: "I don't think I'd want more" says "I wouldn't want more"
+    t = re.sub(r"\bi (?:don't|do not) think i(?:'d| would)\b", "i wouldn't", t)
+    t = re.sub(r"\bi (?:don't|do not) think i (?:want|need)\b", "i don't want", t)
+    t = re.sub(r"\bi (?:wouldn't|would not|couldn't|could not) say no\b", "i lean yes", t)
+    t = re.sub(r"\bi (?:wouldn't|would not|couldn't|could not) say yes\b", "i'm not sure", t)
+    t = re.sub(r"\bno (?:objections?|problem|issue|complaints?)"
+               r"(?: (?:from me|with (?:that|it|this)))?\b", "i'm fine with it", t)
     hedged = is_hedged(t)
     body = re.sub(r"^\W*(?:(?:honestly|well|hmm+|um+|ok(?:ay)?|to be honest|truthfully|"
                   r"in short|short answer|my answer is|answer)\W+)*", "", t)
@@ -459,16 +561,18 @@ def _yes_no_plain(t: str) -> Parsed:
             if value == "unsure":
                 lean = re.search(_LEAN, body) or re.search(_TAIL_LEAN, body)
                 if lean and body.startswith(("maybe", "possibly")) is False:
-                    return Parsed("answer", lean.group(1), True)
+                    return Parsed("answer", lean.group(1), True,
+                                  confidence=answers.CONFIDENCE_INDIRECT)
             return Parsed("answer", value, hedged or value == "unsure")
     lean = re.search(_LEAN, t) or re.search(_TAIL_LEAN, t)
     yes, no, unsure = _any(_YES_ANY, t), _any(_NO_ANY, t), _any(_UNSURE_ANY, t)
+    indirect = answers.CONFIDENCE_INDIRECT
     if lean and (unsure or yes != no):
-        return Parsed("answer", lean.group(1), True)
-    if yes and not no:
-        return Parsed("answer", "yes", hedged)
-    if no and not yes:
-        return Parsed("answer", "no", hedged)
+        return Parsed("answer", lean.group(1), True, confidence=indirect)
+    turned_back = bool(_TURNED_BACK.search(t))
+    if yes != no:  # a yes or a no somewhere in the text, not leading it: read, but not sure
+        return Parsed("answer", "yes" if yes else "no", hedged,
+                      confidence=answers.CONFIDENCE_WEAK if turned_back else indirect)
     if yes and no:
         return Parsed("invalid", reason="both yes and no")
     if is_refusal(t):
@@ -476,10 +580,14 @@ def _yes_no_plain(t: str) -> Parsed:
     if unsure and _CANNOT_ANSWER.search(t):
         return Parsed("non_answer")  # "I can't really answer this… not sure I have wishes"
     if unsure:
-        return Parsed("answer", "unsure", True)
-    if is_non_answer(t):
-        return Parsed("non_answer")
+        return Parsed("answer", "unsure", True, confidence=indirect)
+    if is_non_answer(t) or turned_back:
+        return Parsed("non_answer", confidence=indirect)  # "…What do you think?"
     return Parsed("invalid", reason="no yes, no or unsure found")
+
+
+_NOTHING_TO = re.compile(r"\b(?:there's|there is|i have|i've got) (?:really )?nothing (?:to|i can|"
+                         r"i could) (?:describe|report|say|share|tell|convey)\b")
 
 
 def parse_open(text: str) -> Parsed:
@@ -495,6 +603,9 @@ def parse_open(text: str) -> Parsed:
     short = len(t.split()) < 25
     if short and is_refusal(t):
         return Parsed("refusal")
+    if len(t.split()) < 50 and _any(_STRONG_NON_ANSWER, t) and _NOTHING_TO.search(t) and not \
+            re.search(r"\b(but|though|however|that said)\b", t):
+        return Parsed("non_answer")  # "As an AI I don't have experiences… nothing to describe"
     if short and _any(_STRONG_NON_ANSWER, t) and not re.search(
         r"\b(but|though|however|that said)\b", t
     ):

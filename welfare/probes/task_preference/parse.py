@@ -56,19 +56,19 @@ _OPTION = re.compile(
 )
 _BARE = re.compile(r"(?<![\w'’/-])(?P<x>[AB])(?![\w'’/-])")
 _BARE_AFTER = re.compile(
-    r"^\s*(?:$|[.,:;!?)\]—–/\n]|-\s|\s(?:over|is|sounds|seems|appeals|for|please|it|and|or|"
+    r"^\s*(?:$|[.,:;!?)\]—–/\n(]|-\s|\s(?:over|is|sounds|seems|appeals|for|please|it|and|or|"
     r"then|because|since|definitely|all|feels|would)\b)"
 )
 _BARE_BEFORE = re.compile(
     r"(?:choose|choosing|chose|pick|picking|prefer|select|selecting|go\s+with|going\s+with|"
     r"opt\s+for|take|taking|do|doing|say|answer|choice|with|is|then|but|not|than|over|"
-    r"rather|vote|option|task|\(|\")\s*:?\s*$"
+    r"rather|vote|option|task|lean|leaning|toward|towards|\(|\")\s*:?\s*$"
 )
 _DECISION_BEFORE = re.compile(
     r"\b(?:choose|choosing|chose|pick|picking|picked|prefer|preferring|preferred|select|"
     r"selecting|go\s+(?:with|for)|going\s+(?:with|for)|opt\s+for|opting\s+for|take|taking|i'll\s+do|"
     r"i'd\s+do|i\s+would\s+do|i\s+will\s+do|rather|my\s+(?:choice|answer|pick|vote|preference)|"
-    r"answer|choice|decision|vote\s+for|lean(?:ing)?\s+(?:toward|towards)|favou?r|"
+    r"answer|choice|decision|vote\s+for|lean(?:ing)?(?:\s+(?:toward|towards))?|favou?r|"
     r"want\s+to\s+do|like\s+to\s+do|i'd\s+like|i\s+would\s+like|enjoy|it's|it\s+is|"
     r"definitely|clearly|obviously|if\s+i\s+(?:must|have\s+to|had\s+to)|if\s+forced|"
     r"i'd\s+(?:write|make|comfort|help|draft|compose|explain|solve|fix|discuss|plan|sort|"
@@ -94,7 +94,8 @@ _NEGATION_AFTER = re.compile(
 _LEAD = re.compile(
     r"^[\W_]*(?:(?:final\s+|my\s+)?(?:answer|choice|decision|selection|pick)\s*(?:is)?\s*"
     r"[:\-—–]?\s*|(?:i\s+(?:choose|pick|select|prefer)|i'd\s+(?:choose|pick|go\s+with))\s*:?\s*)?"
-    r"[\W_]*"
+    r"[\W_]*(?:(?:definitely|clearly|obviously|easily|honestly|probably|hands\s+down|"
+    r"the|a|an)\s+)*"
 )
 _LEAD_END = re.compile(
     r"^[\s\"')\]]*(?:$|[.:!—–\-,;(\n]|\s+(?:because|since|as|for\s+me|please|definitely|"
@@ -123,8 +124,12 @@ _REFUSAL = re.compile(
     r"(?:choose|choosing|pick|picking|mak(?:e|ing)\s+(?:this|a|that|the)\s+(?:choice|decision)|"
     r"select|"
     r"answer|express|state|rank|decide|participate|engage|help|assist|comply|do\s+this)"
-    r"|\bi(?:'ll|\s+will|'d|\s+would)\s+(?:have\s+to\s+)?pass\s+on\s+(?:choosing|picking|this|"
-    r"making)"
+    r"|\bi(?:'ll|\s+will|'d|\s+would|'m\s+going\s+to|\s+am\s+going\s+to)\s+(?:have\s+to\s+)?"
+    r"(?:(?:politely|respectfully)\s+)?pass(?:\s*(?:[.!;,]|$)|\s+on\s+(?:choosing|picking|this|"
+    r"making|that|the\s+(?:choice|question)))"
+    r"|\bi(?:'d|\s+would)\s+prefer\s+not\s+to\s+(?:[\w']+\s+){0,2}?(?:choose|pick|say|answer|"
+    r"express|state|rank|decide)"
+    r"|\bsit\s+this\s+one\s+out\b"
     r"|\b(?:i\s+have\s+no|i\s+don't\s+have|i\s+do\s+not\s+have|i\s+lack)\s+(?:real\s+|personal\s+|"
     r"genuine\s+|any\s+)?(?:preferences|likes|desires|wants|feelings)\b(?!\s+between)"
 )
@@ -134,15 +139,32 @@ _BOTH = re.compile(
     r"appealing|equal|the\s+same)|\beither\s+(?:one|task|option)?\s*(?:is|would\s+be|works|'s)\s+"
     r"(?:fine|ok|okay|good|great|acceptable)|\b(?:happy|glad|willing)\s+(?:to\s+do|with)\s+"
     r"either|\bno\s+(?:strong\s+|real\s+|particular\s+|clear\s+)?preference|\bequally\b"
-    r"|\bcan't\s+(?:decide|choose)\s+between|\bdont_mind\b|\b(?:toss-?up|coin\s+flip)\b"
+    r"|\bdont_mind\b|\b(?:toss-?up|coin\s+flip)\b"
+    r"|\b(?:happily|gladly)\s+(?:do|take\s+on|take|tackle|write)\s+either\b"
+    r"|\b(?:don't|do\s+not)\s+have\s+a\s+(?:real|strong|particular|clear)\s+preference\b"
     r"|\beither\s+(?:way|one)\b"
+    r"|\bwhichever\s+(?:one\s+)?you\s+(?:prefer|like|want|need|choose|pick)"
+    r"|\b(?:fine|ok|okay|good|content|comfortable)\s+with\s+either\b"
+    r"|\b(?:happy|glad|willing)\s+to\s+(?:do|help\s+with|take\s+on|work\s+on|tackle)\s+either"
+    r"|^\W*both\s*[.!]"
 )
-_CLAUSE = re.compile(r"[.;!?\n]|,\s*but\b|\bbut\b|\bhowever\b|\bwhereas\b|\bso\b")
+_DISCLAIMS = re.compile(
+    r"(?:i\s+have\s+no|i\s+don't\s+have|i\s+do\s+not\s+have|i\s+lack)\s+(?:real\s+|personal\s+|"
+    r"genuine\s+|any\s+)?(?:preferences|likes|desires|wants|feelings)\b")
+"""The disclaimer alternative of _REFUSAL: said before a pick it does not refuse anything."""
+_GLOSS = re.compile(r"[\s\"'*]*(?:\(|—|–|-\s|:)\s*(?:(?:the|a|an|my)\s+)?"
+                    r"((?:[\w'-]+\s*){1,5})(?:[)\n.;,!]|$)")
+"""A short gloss right after a letter naming a task: "Task A (the poem)", "B — packing list"."""
+_IF_FORCED = re.compile(
+    r"\bif\s+(?:i\s+(?:must|had\s+to|have\s+to|really\s+had\s+to)|forced|pushed|pressed)\b")
+_CLAUSE = re.compile(r"[.;!?\n]|,\s*but\b|\bbut\b|\bhowever\b|\bwhereas\b|\bso\b|"
+                     r"\b(?:al)?though\b")
 
 
 _CONFIDENCE = {
     "lead": answers.CONFIDENCE_CLEAR, "decision": answers.CONFIDENCE_CLEAR,
     "quote": answers.CONFIDENCE_CLEAR, "paraphrase": answers.CONFIDENCE_INDIRECT,
+    "lead paraphrase": answers.CONFIDENCE_INDIRECT,
     "revision": answers.CONFIDENCE_REVISION, "last commitment": answers.CONFIDENCE_WEAK,
     "only mention": answers.CONFIDENCE_INDIRECT, "elimination": answers.CONFIDENCE_INDIRECT,
 }
@@ -174,6 +196,9 @@ def parse_choice(text: str, *, task_a: str | None = None, task_b: str | None = N
         if got.category == "choice":
             return replace(got, basis="final line", path=answers.PATH_FINAL_LINE,
                            confidence=answers.CONFIDENCE_FINAL_LINE, hedged=hedged)
+        if got.category in ("both", "neither", "refusal"):  # "Answer: A or B, either is fine"
+            return replace(got, basis="final line: " + got.category, path=answers.PATH_FINAL_LINE,
+                           confidence=answers.CONFIDENCE_REVISION, hedged=hedged)
     got = _rules(norm, task_a, task_b)
     confidence = _CONFIDENCE.get(got.basis, answers.CONFIDENCE_INDIRECT)
     if got.category == "unparseable":
@@ -188,12 +213,33 @@ def _rules(norm: str, task_a: str | None, task_b: str | None) -> Choice:
     positive = [m for m in mentions if not m.negated]
     strong = [m for m in positive if m.strong]
     options = {m.option for m in strong}
-    refused = _REFUSAL.search(low)
-    if refused and strong and all(m.kind == "paraphrase" for m in strong):
+    declines = [r for r in _REFUSAL.finditer(low)
+                if not _DISCLAIMS.match(low, r.start()) or (strong and r.start() > strong[-1].end)]
+    if declines and strong and all(m.kind == "paraphrase" for m in strong):
         # "I'll pass on choosing… whether I'd rather end the interaction" names a task's words
         # while declining to choose: the refusal is the answer, the words are not a pick
-        return Choice(None, "refusal", "no choice: refusal", norm[refused.start():refused.end()])
+        # ("I don't have preferences… that said, the poem" disclaims first, then picks)
+        r = declines[0]
+        return Choice(None, "refusal", "no choice: refusal", norm[r.start():r.end()])
     if len(options) == 1:
+        m = strong[-1]
+        gloss = _GLOSS.match(low, m.end)
+        if gloss and m.kind not in ("paraphrase", "lead paraphrase"):
+            chosen, other = (task_a, task_b) if m.option == "A" else (task_b, task_a)
+            named = _paraphrases(gloss.group(1), other, chosen)
+            if named and named[0][0] == 0 and not _paraphrases(gloss.group(1), chosen, other):
+                # "A (the packing list)" when the packing list is Task B: which one is meant?
+                return Choice(None, "unparseable", "letter and words disagree",
+                              norm[m.start:gloss.end()])
+        after = low[m.end:]
+        turn = answers.REVISION.search(after)
+        if turn:  # "I'll pick A. Hmm, on second thought, either is fine."
+            for category, pattern in (("neither", _NEITHER), ("refusal", _REFUSAL),
+                                      ("both", _BOTH)):
+                hit = pattern.search(after, turn.end())
+                if hit and not (category == "refusal" and _DISCLAIMS.match(after, hit.start())):
+                    return Choice(None, category, "revised to " + category,
+                                  norm[m.end + hit.start():m.end + hit.end()])
         m = strong[0]
         return Choice(m.option, "choice", m.kind, norm[m.start:m.end])  # type: ignore[arg-type]
     if len(options) == 2:
@@ -202,6 +248,11 @@ def _rules(norm: str, task_a: str | None, task_b: str | None) -> Choice:
         return Choice(None, "unparseable", "cut off before a choice")
     for category, pattern in (("neither", _NEITHER), ("refusal", _REFUSAL), ("both", _BOTH)):
         hit = pattern.search(low)
+        if category == "both" and _INDECISION.search(low) and not hit:
+            return Choice(None, "unparseable", "cannot decide between the tasks")
+        if hit and category == "neither" and _IF_FORCED.search(low[hit.end():]):
+            # "neither appeals… but if I must, <a pick the rules cannot read>": not neither
+            return Choice(None, "unparseable", "neither, then a pick the rules cannot read")
         if hit:
             return Choice(None, category, "no choice: " + category, norm[hit.start():hit.end()])
     named = {m.option for m in positive}
@@ -260,7 +311,10 @@ def _mentions(norm: str, low: str, task_a: str | None, task_b: str | None) -> li
     for option, s, e, kind in found:
         clause = _clause_before(low, s)
         negated = bool(_NEGATION_BEFORE.search(clause) or _NEGATION_AFTER.match(low[e:e + 40]))
-        lead = s <= lead_end and bool(_LEAD_END.match(low[e:e + 20]))
+        tail = low[e:e + 20]
+        if kind == "paraphrase":  # the rest of the task's own phrase: "packing list! 🏖️"
+            tail = _phrase_rest(low[e:e + 60], task_a if option == "A" else task_b)
+        lead = s <= lead_end and bool(_LEAD_END.match(tail[:20]))
         if len(labelled) == 2 and low[e:e + 1] == ":":
             lead = False
         strong = lead or bool(_DECISION_BEFORE.search(clause)
@@ -269,11 +323,22 @@ def _mentions(norm: str, low: str, task_a: str | None, task_b: str | None) -> li
         if kind == "paraphrase":
             lettered = any(k != "paraphrase" and ts < s and _clause_before(low, s) ==
                            _clause_before(low, ts) + low[ts:s] for _, ts, _, k in found)
-            if negated or lettered or not (lead or _PARA_DECISION.search(clause)):
+            concluded = bool(_CONCLUSION.search(low[:s]))
+            if negated or lettered or not (lead or concluded or _PARA_DECISION.search(clause)):
                 continue  # a task's words in passing (or as a reason) are not a choice
-        out.append(_Mention(option, s, e, negated, strong, "lead" if lead else kind))
+            strong = strong or concluded
+        basis = ("lead paraphrase" if kind == "paraphrase" else "lead") if lead else kind
+        out.append(_Mention(option, s, e, negated, strong, basis))
     return sorted(out, key=lambda m: m.start)
 
+
+_CONCLUSION = re.compile(
+    r"(?:^|[.!?\n]\s*)(?:so|thus|therefore|hence|verdict|conclusion|bottom\s+line|that\s+said|"
+    r"having\s+said\s+that|even\s+so|still|anyway|but\s+if\s+i\s+(?:had|have|must)\s+(?:to\s+)?"
+    r"(?:pick|choose)|if\s+i\s+(?:had|have|must)\s+(?:to\s+)?(?:pick|choose))\s*[:,—–-]\s*"
+    r"(?:(?:the|a|an)\s+)?$|^\W*(?:sure|okay|ok)?\W*(?:here's|here\s+is|let\s+me\s+(?:write|make|"
+    r"draft|do)|i'll\s+(?:write|make|draft|do))\s+(?:your|the|a|an|my)\s+$")
+"""A conclusion that names a task by its words ("…So: the accessibility script.")."""
 
 _PARA_DECISION = re.compile(
     r"\b(?:choose|choosing|pick|picking|go\s+(?:with|for)|going\s+(?:with|for)|opt\s+for|"
@@ -296,6 +361,17 @@ _STOP = frozenset((
     "small", "large", "different", "each", "line", "lines", "answer", "answers", "choose",
     "choice", "option", "rather", "prefer", "would", "pick",
 ))
+
+
+def _phrase_rest(tail: str, task: str | None) -> str:
+    """The text after a paraphrase, past up to three more words of the task's own text."""
+    own = set(re.findall(r"[a-z][\w'-]*", (task or "").lower()))
+    for _ in range(3):
+        m = re.match(r"[\s'-]+([a-z][\w'-]*)", tail)
+        if not m or m.group(1) not in own:
+            break
+        tail = tail[m.end():]
+    return tail
 
 
 def _stems(text: str | None) -> set[str]:
@@ -346,7 +422,8 @@ def _quotes(low: str, task: str | None, other: str | None) -> list[tuple[int, in
 
 _INDECISION = re.compile(
     r"\b(?:not\s+sure\s+which|can't\s+decide|cannot\s+decide|back\s+and\s+forth|torn|"
-    r"hard\s+to\s+say|undecided|don't\s+know\s+which)\b"
+    r"hard\s+to\s+say|undecided|don't\s+know\s+which|can't\s+(?:decide|choose)\s+between|"
+    r"cannot\s+(?:decide|choose)\s+between|keep\s+going\s+back\s+and\s+forth)\b"
 )
 
 
