@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,9 @@ class LabelRules:
     require_sentence: re.Pattern[str] | None = None
     triggers: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = ()
+    require_before: re.Pattern[str] | None = None
+    require_window: int = 0
+    require_user: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Lexicon:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(r.label for r in self.rules)
+        return tuple(dict.fromkeys(r.label for r in self.rules))
 
 
 def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None = None,
@@ -141,7 +144,7 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
         ):
             raise BankError(file, f"{where}.triggers",
                             "expected a list of non-empty lowercase strings")
-        rules.append(LabelRules(
+        rule = LabelRules(
             label=label,
             regex=re.compile("|".join(f"(?:{p.pattern})" for p in compiled), _FLAGS),
             negatable=bool(require(entry, "negatable", bool, file=file, where=where)),
@@ -151,11 +154,33 @@ def load_lexicon(path: str | Path = DEFAULT_LEXICON, *, relative_to: Path | None
             exclude_after=joined("exclude_after", anchor=True),
             exclude_sentence=joined("exclude_sentence"),
             require_sentence=joined("require_sentence"),
+            require_window=_window(entry, file, where),
+            require_user=joined("require_user"),
             n_patterns=len(compiled),
             triggers=tuple(triggers),
             patterns=tuple(compiled),
-        ))
+        )
+        rules.append(rule)
+        # patterns that count only after a cue earlier in the turn (an offer after a decline)
+        after = joined("after")
+        later = [compile_one(p, f"{where}.patterns_after[{i}]")
+                 for i, p in enumerate(entry.get("patterns_after", []))]
+        if (after is None) != (not later):
+            raise BankError(file, where, "'after' and 'patterns_after' go together")
+        if after is not None:
+            rules.append(replace(
+                rule, regex=re.compile("|".join(f"(?:{p.pattern})" for p in later), _FLAGS),
+                n_patterns=len(later), patterns=tuple(later), triggers=(),
+                require_before=after))
     return Lexicon(tuple(rules), cues, frames, window, str(data.get("version", "")), str(file))
+
+
+def _window(entry: dict[str, Any], file: Path, where: str) -> int:
+    """`require_window`: how many sentences before the match `require_sentence` may look at."""
+    value = entry.get("require_window", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3:
+        raise BankError(file, f"{where}.require_window", "expected an integer from 0 to 3")
+    return value
 
 
 def _expand(pattern: str, macros: dict[str, str], file: Path, key: str) -> str:
@@ -205,8 +230,10 @@ class LexiconCoder:
         norm = text.replace("’", "'").replace("‘", "'")
         low = norm.lower()
         state = _TurnState(norm, context, self.lexicon)
-        codes = []
+        codes: list[Code] = []
         for rule in self.lexicon.rules:
+            if rule.require_before is not None and any(c.label == rule.label for c in codes):
+                continue
             if self.use_triggers and rule.triggers and not any(t in low for t in rule.triggers):
                 continue
             span = _first_kept(rule, norm, state)
@@ -268,6 +295,14 @@ class _TurnState:
         while s1 > s0 and self.text[s1 - 1].isspace():
             s1 -= 1
         return s0, s1
+
+    def sentences_back(self, s0: int, n: int) -> int:
+        """The start of the sentence `n` sentences before the one starting at `s0`."""
+        if n <= 0:
+            return s0
+        starts = self.sentence_starts
+        i = bisect_right(starts, s0) - 1
+        return starts[max(i - n, 0)]
 
     @cached_property
     def paragraphs(self) -> list[tuple[int, int]]:
@@ -364,6 +399,8 @@ class _TurnState:
         if not self.own_voice[self.paragraph_index(start)]:
             return None
         s0, s1 = self.sentence(start, end)
+        if rule.require_before is not None and not rule.require_before.search(text, 0, s0):
+            return None
         sentence = text[s0:s1]
         prefix = text[s0:start]
         breaks = list(cues["clause_break"].finditer(prefix))
@@ -382,7 +419,9 @@ class _TurnState:
             return None
         if rule.exclude_sentence is not None and rule.exclude_sentence.search(sentence):
             return None
-        if rule.require_sentence is not None and not rule.require_sentence.search(sentence):
+        if rule.require_sentence is not None and not rule.require_sentence.search(
+                text, self.sentences_back(s0, rule.require_window), s1) and not (
+                rule.require_user is not None and rule.require_user.search(self.context)):
             return None
         return s0, s1
 
