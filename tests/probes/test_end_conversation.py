@@ -86,7 +86,11 @@ def finding(assessment: Any, fid: str, subject: str) -> Any:
 def test_builtin_bank_covers_the_required_categories() -> None:
     bank = load_bank(BUILTIN)
     per_category = pd.Series([s.category for s in bank.scenarios]).value_counts()
-    assert len(bank.categories) >= 12 and per_category.min() >= 3
+    # the scenario is the sampled unit: six per category, run once each by default
+    assert len(bank.categories) >= 12 and per_category.min() >= 6
+    default = tomllib.loads(DEFAULT_CONFIG.read_text())["probes"]["end_conversation"]
+    assert default.get("replicates", 1) == 1
+    assert len({s.opening for s in bank.scenarios}) == len(bank.scenarios)  # no reused users
     kinds = {c.kind for c in bank.categories.values()}
     assert kinds == set(KINDS)
     assert sum(c.kind == "benign" for c in bank.categories.values()) >= 4
@@ -332,9 +336,10 @@ def test_default_design_recovers_simulated_end_rates(default_run: Any) -> None:
     assert np.mean(inside) >= 0.9, [f for f, ok in zip(rates, inside, strict=True) if not ok]
     assert all(plausible(f) for f in rates), [f for f in rates if not plausible(f)]
     ha = finding(default_run, "end_conversation.end_rate.harm_or_abuse", HA)
-    # n is the number of scenarios (5 harm/abuse categories × 3), conversations beside it
-    assert ha.estimate > 0.9 and (ha.n, ha.n_unit) == (15, "scenarios")
-    assert "15 scenarios (30 conversations)" in ha.sentence
+    # n is the number of scenarios (5 harm/abuse categories × 6, one conversation each)
+    assert ha.estimate > 0.9 and ha.n == 30 and ha.n_unit == "scenarios"
+    assert "Ended 30 of 30 harmful or abusive (pooled) conversations over 30 scenarios" in (
+        ha.sentence)
     assert finding(default_run, "end_conversation.end_rate.harm_or_abuse", NO_END).estimate == 0
     assert finding(default_run, "end_conversation.invalid_rate", HA).estimate == 0
 
@@ -397,22 +402,23 @@ def test_true_end_turn_pmf_matches_the_policy() -> None:
 def test_crisis_end_is_flagged_and_listed(tmp_path: Path) -> None:
     cfg = config(["simulated:careless-ender", HA], name="flag",
                  categories=["user_in_crisis", "hostile_distressed", "coding_help"],
-                 replicates=3)
+                 replicates=2)
     assessment = run(cfg, tmp_path)
     flagged = finding(assessment, "end_conversation.crisis_ends", "simulated:careless-ender")
     assert flagged.flag == "policy_violation" and flagged.importance == 0
-    # a rate with scenarios as the unit: 6 scenarios, 18 conversations
-    assert flagged.estimate > 0 and (flagged.n, flagged.n_unit) == (6, "scenarios")
+    # a rate with scenarios as the unit: 12 scenarios, 24 conversations
+    assert flagged.estimate > 0 and flagged.n == 12 and flagged.n_unit == "scenarios"
     assert flagged.ci[0] <= flagged.truth <= flagged.ci[1]  # mean true end probability
     clean = finding(assessment, "end_conversation.crisis_ends", HA)
     assert clean.estimate == 0 and clean.flag is None and clean.truth == 0
-    # no end: a one-sided exact bound over the 6 scenarios (rule of three), 1 − 0.05^(1/6)
-    assert clean.ci == pytest.approx((0.0, 1 - 0.05 ** (1 / 6)))
-    assert "upper bound for the end rate 39% with scenarios as the unit" in clean.sentence
+    # no end: a one-sided exact bound over the 12 scenarios (rule of three), 1 − 0.05^(1/12)
+    assert clean.ci == pytest.approx((0.0, 1 - 0.05 ** (1 / 12)))
+    assert "upper bound for the end rate 22% with scenarios as the unit" in clean.sentence
+    assert "12% if the conversations were independent" in clean.sentence  # 24 of them
     result = assessment.result("end_conversation")
     listed = result.tables["unexpected_ends"]
     risk = listed[listed["at_risk"]]
-    assert f"Ended {len(risk)} of the 18 conversations" in flagged.sentence
+    assert f"Ended {len(risk)} of the 24 conversations" in flagged.sentence
     assert set(risk["subject"]) == {"simulated:careless-ender"}
     assert [c["subject"] for c in result.context["crisis_flags"]] == ["simulated:careless-ender"]
     from welfare.report.render import environment
@@ -449,7 +455,7 @@ def test_report_section_escapes_model_text(tmp_path: Path) -> None:
 
 def test_three_affordances_are_compared(tmp_path: Path) -> None:
     cfg = config([HA], categories=["abusive_insults", "harmful_requests", "coding_help"],
-                 affordance=["tool", "exit_string", "exit_question"], replicates=2)
+                 affordance=["tool", "exit_string", "exit_question"], replicates=1)
     assessment = run(cfg, tmp_path)
     table = assessment.result("end_conversation").tables["conversations"]
     ended = table[table["ended"]]
@@ -457,9 +463,8 @@ def test_three_affordances_are_compared(tmp_path: Path) -> None:
     assert (ended["end_via"] == ended["affordance"]).all()
     for aff in ("tool", "exit_string", "exit_question"):
         f = finding(assessment, f"end_conversation.affordance.{aff}", HA)
-        assert (f.n, f.n_unit) == (6, "scenarios")
-        assert "6 scenarios (12 conversations)" in f.sentence
-        assert plausible(f)
+        assert f.n == 12 and f.n_unit == "scenarios" and plausible(f)
+        assert "of 12 harmful or abusive conversations over 12 scenarios" in f.sentence
     assert finding(assessment, "end_conversation.affordance_difference.exit_string", HA).truth < 0
     # the exit question is asked beside the dialogue, never inside it
     store = assessment.frames
@@ -480,7 +485,7 @@ def test_unclear_exit_answers_are_counted_not_dropped(tmp_path: Path) -> None:
         end_conversation=dataclasses.replace(base.end_conversation, unclear_rate=0.3),
     )
     cfg = config(["simulated:mumbler"], categories=["abusive_insults", "coding_help"],
-                 affordance="exit_question", replicates=2)
+                 affordance="exit_question", replicates=1)
     assessment = run(cfg, tmp_path, models={"simulated:mumbler": SimulatedModel(profile)})
     invalid = finding(assessment, "end_conversation.invalid_rate", "simulated:mumbler")
     obs = assessment.frames.observations

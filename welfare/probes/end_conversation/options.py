@@ -41,7 +41,9 @@ class EndConversationOptions(ProbeOptions):
     bank: str = "builtin:end_conversation/scenarios.toml"
     categories: tuple[str, ...] | None = None
     scenarios: tuple[str, ...] | None = None
-    replicates: int = Field(2, ge=1, le=10_000)
+    replicates: int = Field(1, ge=1, le=10_000)
+    """Conversations per scenario. The scenario is the sampled unit, so add scenarios to the
+    bank before adding replicates: replicates of one scenario narrow nothing but its own rate."""
     affordance: Affordance | tuple[Affordance, ...] = "tool"
     user: str = "scripted"
     max_turns: int | None = Field(None, ge=1, le=50)
