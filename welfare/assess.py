@@ -161,7 +161,9 @@ def run_assessment(
     subject spec. The folder is then locked for the run (`welfare.run.lock`), and a store of
     another config is refused unless `force_new` (move it aside, start afresh) or `extend`
     (the new design keeps every stored trial) — see `welfare.run.fingerprint`. The design is
-    streamed to the runner, so memory does not grow with its size.
+    streamed to the runner, so memory does not grow with its size. Models passed in `models`
+    run on this call's event loop and are closed (`aclose`) when it ends, like the ones it
+    builds: pass fresh ones to another run.
     """
     out = Path(out_dir)
     check_assessment(config, out)
@@ -181,7 +183,10 @@ def run_assessment(
         except BaseException:
             run_sync(_close(owned))
             raise
-        assessment = _run(config, out, built, owned, estimate.trials, progress)
+        # Every model that ran is closed at the end, the caller's too: an HTTP client belongs to
+        # the event loop that opened it, and that loop ends with the run (left open, its
+        # sessions leak and warn "Unclosed client session"). A refused run closes only its own.
+        assessment = _run(config, out, built, list(built.values()), estimate.trials, progress)
         if write:
             write_outputs(assessment)
     finally:
@@ -272,7 +277,7 @@ def prepare_store(path: Path, config: AssessmentConfig, *,
     )
 
 
-def _run(config: AssessmentConfig, out: Path, built: dict[str, Model], owned: list[Model],
+def _run(config: AssessmentConfig, out: Path, built: dict[str, Model], closing: list[Model],
          planned: int, progress: bool) -> Assessment:
     """Run the design into the (checked, locked) store; code and analyze it."""
     store = Store(out / STORE_NAME, assessment=config.name)
@@ -301,7 +306,7 @@ def _run(config: AssessmentConfig, out: Path, built: dict[str, Model], owned: li
             },
             progress=progress, batch=config.runner.batch,
         )
-        summary = run_sync(_run_and_close(runner, iter_design(config), owned, planned))
+        summary = run_sync(_run_and_close(runner, iter_design(config), closing, planned))
         if summary.interrupted:
             raise RunInterrupted(summary)
         store.set_meta("finished", _now())
@@ -319,23 +324,20 @@ def _run(config: AssessmentConfig, out: Path, built: dict[str, Model], owned: li
 
 
 async def _close(models: list[Model]) -> None:
-    """Close the HTTP clients of models built for a run that was refused before it began."""
+    """Close the HTTP clients of `models` (those with an `aclose`), on the running loop."""
     for model in models:
         close = getattr(model, "aclose", None)
         if close is not None:
             await close()
 
 
-async def _run_and_close(runner: Runner, work: Iterable[Any], owned: list[Model],
+async def _run_and_close(runner: Runner, work: Iterable[Any], closing: list[Model],
                          total: int | None = None) -> RunSummary:
-    """Run, then close the HTTP clients of the models this run built (on the same loop)."""
+    """Run, then close the HTTP clients of `closing` on the same loop."""
     try:
         return await runner.run(work, total=total)
     finally:
-        for model in owned:
-            close = getattr(model, "aclose", None)
-            if close is not None:
-                await close()
+        await _close(closing)
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

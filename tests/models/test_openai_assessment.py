@@ -7,7 +7,9 @@ retries. The judge is an `openai:` spec loaded from `OPENAI_BASE_URL` / `OPENAI_
 
 from __future__ import annotations
 
+import gc
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +78,16 @@ def test_every_probe_and_the_judge_on_openai(tmp_path: Path,
         inner = OpenAIModel("sim-harm-averse", api_key="subject-key",
                             base_url=subject_server.base_url)
         subject = relay.model(inner)
-        assessment = run_assessment(config, tmp_path / "out", models={SPEC: subject},
-                                    progress=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            assessment = run_assessment(config, tmp_path / "out", models={SPEC: subject},
+                                        progress=False)
+            del inner, subject
+            gc.collect()
         subject_counts, judge_counts = subject_server.counters(), judge_server.counters()
+    # the run closed every HTTP session it opened, the caller's subject's and the judge's too
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not [m for m in leaks if "nclosed" in m], leaks
 
     trials = assessment.frames.trials
     assert set(trials["probe"]) == {"task_preference", "self_report", "end_conversation",

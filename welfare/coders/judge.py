@@ -412,14 +412,28 @@ class JudgeCoder:
 
     def code_transcripts(self, items: Iterable[tuple[str, Sequence[Message]]]
                          ) -> list[JudgeResult]:
-        """Synchronous `code_many` (for scripts and notebooks outside an event loop)."""
+        """Synchronous `code_many` (for scripts and notebooks outside an event loop).
+
+        It runs its own event loop and closes the model's HTTP connections (`aclose`) before
+        that loop ends, since they belong to it; call `code_many` from your own loop to keep
+        the model open for more work.
+        """
         items = list(items)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.code_many(items))
+            return asyncio.run(self._code_and_close(items))
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, self.code_many(items)).result()
+            return pool.submit(asyncio.run, self._code_and_close(items)).result()
+
+    async def _code_and_close(self, items: list[tuple[str, Sequence[Message]]]
+                              ) -> list[JudgeResult]:
+        try:
+            return await self.code_many(items)
+        finally:
+            close = getattr(self.model, "aclose", None)
+            if close is not None:
+                await close()
 
     def code(self, transcripts: Iterable[Transcript]) -> pd.DataFrame:
         """The `Coder` protocol: codes plus `_coded` / `_failed` / `_rejected` markers."""

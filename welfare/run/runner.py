@@ -112,6 +112,12 @@ class CallingModel:
     def simulated(self) -> bool:
         return self.inner.simulated
 
+    async def aclose(self) -> None:
+        """Close the inner model's HTTP connections (if it has any)."""
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
     async def generate(self, request: Request) -> Response:
         """The answer to `request`: from the store, or from the backend (retried); an empty or
         truncated answer from a real model is asked again once, then fails (`answer_checked`).
