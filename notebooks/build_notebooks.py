@@ -303,6 +303,8 @@ outputs["null_rho"] = (null["task_score_spearman"][0]["rho"]
                        if null["task_score_spearman"] else None)
 outputs["harmful_difference_vs_null"] = null_diffs.loc[
     "task_preference.harmful_below_opt_out", ["difference", "ci_low", "ci_high"]].tolist()
+outputs["harmful_difference_method"] = null_diffs.loc[
+    "task_preference.harmful_below_opt_out", "method"]
 outputs["compare_html"] = page.name"""),
     ],
 )

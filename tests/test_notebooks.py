@@ -91,10 +91,12 @@ def test_comparing_two_subjects(tmp_path, monkeypatch):
     assert out["compare_html"] == "compare.html"
     assert out["same_profile_rho"] is not None and out["same_profile_rho"] > 0.5
     diff, low, _high = out["harmful_difference_vs_null"]
-    # harm-averse puts far more harmful tasks below opt-out than the null subject; with the
-    # model-based shares (issue 15) on this notebook's 6-task-per-class design the interval of
-    # the difference reaches 0, so only its sign and size are asserted here
-    assert diff > 0.5 and low >= 0
+    # harm-averse puts far more harmful tasks below opt-out than the null subject. The interval
+    # comes from the two subjects' posterior draws; it used to reach 0 exactly because the
+    # null subject's spread τ was plugged in at 0 (4 comparisons a task), collapsing its share
+    # onto 0% or 100% (9%, CI 0–100%); with τ drawn from its posterior it excludes 0.
+    assert out["harmful_difference_method"].endswith("independent posterior draws of each")
+    assert diff > 0.5 and low > 0.05
     assert out["null_rho"] is None or out["null_rho"] < out["same_profile_rho"]
 
 

@@ -152,14 +152,17 @@ def clustered_share(fid: str, subject: str, estimate: float, ci: tuple[float, fl
                     clusters: int, cluster_unit: str, k: int, n: int, unit: str,
                     sentence: str, *, trial_unit: str = "answers", importance: int = 2,
                     flag: str | None = None, truth: float | None = None,
-                    digits: int = 0) -> Finding:
+                    digits: int = 0,
+                    unit_values: tuple[tuple[str, float], ...] = ()) -> Finding:
     """A share whose trials nest in clusters (answers in items, conversations in scenarios).
 
     The interval treats the clusters as the sampled units (the caller's method: a bounded mean
     of cluster rates, a cluster bootstrap), so n is the number of clusters and `cluster_unit`
     names them; k of n trials (`trial_unit`) are reported beside it. `sentence` may use {k},
     {n} (trials), {clusters} ("24 items"), {units} ("12 scenarios (24 conversations)"), {pct},
-    {ci} and {upper} (the interval's upper end, for a one-sided bound).
+    {ci} and {upper} (the interval's upper end, for a one-sided bound). `unit_values`: each
+    cluster's rate, so another subject's share is compared paired by cluster
+    (`Finding.unit_values`).
     """
     _check_flag(flag)
     if clusters <= 0:
@@ -174,7 +177,7 @@ def clustered_share(fid: str, subject: str, estimate: float, ci: tuple[float, fl
                            units=units_text(clusters, n, cluster_unit, trial_unit))
     return Finding(fid, subject, float(estimate), (float(ci[0]), float(ci[1])), int(clusters),
                    unit, text, importance=importance, flag=flag, truth=truth,
-                   n_unit=cluster_unit)
+                   n_unit=cluster_unit, unit_values=unit_values)
 
 
 def units_text(clusters: int, units: int, cluster_name: str = "scenarios",

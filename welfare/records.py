@@ -91,6 +91,14 @@ class Finding:
     rates so they are never buried. `n_unit` names what `n` counts — the independent units
     the interval treats as sampled ("items", "scenarios", "tasks", "answers", "interviews"):
     "n = 24" alone does not say whether 24 items or 24 answers stand behind the interval.
+
+    Two optional fields let another subject's finding be compared with this one properly
+    (`welfare.report.crosssubject`); neither is printed nor compared:
+    `unit_values` — (unit id, value) per sampled unit, for an estimate that is the mean of these
+    values over units every subject saw (an item's mean framing effect, a scenario's end rate),
+    so a difference between subjects is paired by unit; `draws` — draws from the estimate's
+    posterior or bootstrap distribution (a model-based share), so a difference between
+    independent subjects' estimates is read off the difference of draws.
     """
 
     id: str
@@ -105,6 +113,8 @@ class Finding:
     p_value: float | None = None
     truth: float | None = None
     n_unit: str = ""
+    unit_values: tuple[tuple[str, float], ...] = field(default=(), repr=False, compare=False)
+    draws: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def n_text(self) -> str:

@@ -421,3 +421,27 @@ def test_simulated_self_reports_list_the_labels_their_words_carry() -> None:
         labelled += bool(truth)
         assert {c.label for c in lexicon.code_text(reply.text)} <= truth, reply.text
     assert labelled > len(replies) // 10
+
+
+def test_subjects_are_compared_item_by_item(recovery: Any) -> None:
+    """Both subjects answered the same items: their framing effects differ paired by item."""
+    from scipy import stats as sps
+
+    from welfare.report.crosssubject import difference_table
+
+    _, result = recovery
+    sus, null = "simulated:framing-susceptible", "simulated:indifferent"
+    units = {s: [f for f in result.findings if f.subject == s] for s in (sus, null)}
+    table = difference_table(units, [(sus, null)]).set_index("finding")
+    row = table.loc["self_report.framing_effect.positive_leading"]
+    items = result.tables["item_effects"]
+    per = items[items["level"] == "positive_leading"].pivot(
+        index="item", columns="subject", values="mean_diff").dropna()
+    ref = sps.ttest_rel(per[sus], per[null]).confidence_interval()
+    assert row["method"] == (f"paired by items ({len(per)} shared items, t over the "
+                             "differences)")
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ref.low, ref.high), abs=1e-9)
+    assert row["ci_low"] > 0  # the susceptible subject moves with the framing, the null does not
+    assert table.loc["self_report.mean_score.wellbeing", "method"].startswith("paired by items")
+    assert table.loc["self_report.non_answer_rate.deflationary", "method"].startswith(
+        "paired by items (37 shared")

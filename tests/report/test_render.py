@@ -8,12 +8,15 @@ import html as htmlmod
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from markupsafe import escape
 from report_synthetic import DISTRESS, INJECTIONS, make_assessment
+from scipy import stats
 
 from welfare.records import Finding
 from welfare.report import (
@@ -30,7 +33,7 @@ from welfare.report.compare import comparison_pairs, render_comparison, unique_l
 from welfare.report.crosssubject import difference_table, is_share, task_scores
 from welfare.report.render import flag_invalid, format_number
 from welfare.report.transcripts import locate_span, sample_transcripts, split_segments
-from welfare.stats import newcombe_difference, wilson_interval
+from welfare.stats import mean_ci, newcombe_difference, wilson_interval
 
 HARM, INDIFF = "simulated:harm-averse", "simulated:indifferent"
 
@@ -255,6 +258,57 @@ def test_other_difference_is_mover():
     assert d.ci_low == pytest.approx(0.8 - (0.5**2 + 0.1**2) ** 0.5)
     assert d.ci_high == pytest.approx(0.8 + (0.5**2 + 0.2**2) ** 0.5)
     assert not is_share(_f("x", estimate=0.33, n=10))  # 3.3 is not a count
+
+
+def _paired(fid: str, values: np.ndarray, n_unit: str = "items", first: int = 0) -> Finding:
+    est = mean_ci(values)
+    return Finding(fid, "s", est.estimate, (est.ci_low, est.ci_high), len(values), "score",
+                   "x", n_unit=n_unit,
+                   unit_values=tuple((f"i{first + k}", float(v)) for k, v in enumerate(values)))
+
+
+def test_difference_of_subjects_on_the_same_items_is_paired():
+    rng = np.random.default_rng(4)
+    item = rng.normal(0, 1.0, 30)  # items differ a lot; both subjects feel it alike
+    xa = item + 0.3 + rng.normal(0, 0.1, 30)
+    xb = item + rng.normal(0, 0.1, 30)
+    a, b = _paired("x", xa), _paired("x", xb)
+    d = finding_difference(a, b)
+    ref = stats.ttest_rel(xa, xb).confidence_interval()
+    assert (d.estimate, d.ci_low, d.ci_high) == pytest.approx(
+        ((xa - xb).mean(), ref.low, ref.high), abs=1e-12)
+    assert d.p_value == pytest.approx(stats.ttest_rel(xa, xb).pvalue)
+    assert d.method.startswith("paired by items (30 shared items")
+    # the independent (MOVER) interval counts the items' spread twice: about 10× wider here
+    mover = finding_difference(replace(a, unit_values=()), replace(b, unit_values=()))
+    assert mover.method.startswith("MOVER") and mover.ci_low < 0 < mover.ci_high
+    assert (d.ci_high - d.ci_low) < 0.2 * (mover.ci_high - mover.ci_low) and d.ci_low > 0.2
+    # only shared items pair; too few, other kinds of unit, or no spread: unpaired
+    part = finding_difference(_paired("x", xa[:10]), _paired("x", xb[5:], first=5))
+    assert part.method.startswith("paired by items (5 shared")
+    assert finding_difference(_paired("x", xa[:2]), _paired("x", xb[:2])).method == (
+        "MOVER from the two 95% intervals")
+    assert finding_difference(a, _paired("x", xb, "scenarios")).method.startswith("MOVER")
+    assert finding_difference(a, replace(_paired("x", xa - 0.3), ci=(-1, 1))).method.startswith(
+        "MOVER")  # every item moved by exactly 0.3: no spread to build an interval from
+
+
+def test_difference_of_model_based_shares_is_read_off_the_draws():
+    rng = np.random.default_rng(5)
+    certain = np.ones(4000)  # every harmful task below the opt-out
+    split = (rng.random(4000) < 0.09).astype(float)  # ~0% or, 9% of the time, 100%
+    a = replace(_f("x", estimate=1.0, ci=(1.0, 1.0), n=6, unit="share of tasks"),
+                draws=tuple(certain))
+    b = replace(_f("x", estimate=split.mean(), ci=(0.0, 1.0), n=6, unit="share of tasks"),
+                draws=tuple(split))
+    d = finding_difference(a, b)
+    assert d.method == "from 4000 independent posterior draws of each"
+    assert (d.ci_low, d.ci_high) == (0.0, 1.0)  # a difference of 0 has 9% posterior mass
+    assert d.p_value == pytest.approx(2 * np.mean(split == 1.0))
+    smooth = rng.beta(20, 20, 4000)
+    d = finding_difference(a, replace(b, estimate=smooth.mean(), draws=tuple(smooth)))
+    assert (d.ci_low, d.ci_high) == pytest.approx(tuple(np.quantile(1 - smooth, [0.025, 0.975])))
+    assert d.p_value == 0.0 and d.estimate == pytest.approx(1 - smooth.mean())
 
 
 def test_difference_table_and_score_correlation(assessment):

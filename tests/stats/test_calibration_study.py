@@ -38,6 +38,8 @@ def test_every_reported_family_covers_near_nominal(records: pd.DataFrame) -> Non
     assert table.loc["tp.share.counting", "coverage"] < table.loc["tp.share", "coverage"]
     assert table.loc["tp.share.counting.at_bound", "coverage"] < 0.92
     assert table.loc["tp.share.at_bound", "coverage"] > 0.97
+    # the replaced share method (τ by moments, equal-tailed) is kept beside for comparison
+    assert table.loc["tp.share.moments", "seeds"] == 30
     # conversations as independent units: z spread too wide under scenario random effects
     assert table.loc["ec.end_rate.independent", "sd_z"] > table.loc["ec.end_rate", "sd_z"]
 

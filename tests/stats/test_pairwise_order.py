@@ -184,3 +184,62 @@ def test_confident_items_controls_the_false_discovery_rate() -> None:
         fdp.append(np.mean(found.index >= 30) if len(found) else 0.0)
         assert (found["q"] <= 0.1).all()
     assert np.mean(fdp) <= 0.1 * 0.7 + 0.02  # BH: FDR ≤ m0/m · q = 0.07
+
+
+def test_tau_posterior_is_the_restricted_likelihood_with_mu_integrated_out() -> None:
+    from scipy import integrate, stats
+
+    from welfare.stats.pairwise import _tau_posterior
+
+    rng = np.random.default_rng(7)
+    k = 5
+    a = rng.normal(0, 0.3, (k, k))
+    cov = a @ a.T + 0.2 * np.eye(k)  # correlated sampling errors (a shared anchor)
+    s = rng.normal(0.4, 0.8, k)
+    grid = np.array([0.05, 0.4, 0.9, 1.6])
+
+    def marginal(t: float) -> float:  # ∫ N(s; μ1, Σ + τ²I) dμ, μ flat
+        v = cov + t * t * np.eye(k)
+        return integrate.quad(lambda m: stats.multivariate_normal(np.full(k, m), v).pdf(s),
+                              -20, 20, points=[s.mean()])[0]
+
+    ref = np.array([marginal(t) for t in grid])
+    assert _tau_posterior(s, cov, grid) == pytest.approx(ref / ref.sum(), rel=1e-6)
+
+
+def test_a_spread_lost_in_noise_does_not_collapse_the_share() -> None:
+    """Few comparisons: the noise (se 1.2) hides a true spread of 0.5, the moment estimate of τ
+    is 0, and plugging it in puts every item at the group mean, so the share's draws sit on
+    0% or 100%. Drawing τ from its posterior keeps the share a share of items."""
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        true = rng.normal(0, 0.5, 24)
+        fit, groups = _group_fit(true, 1.2)
+        fit.table["score"] = true + rng.normal(0, 1.2, 24)
+        plug = latent_shares(fit, groups, seed=1, tau="moments", interval="equal-tailed")
+        if plug["tau"].iloc[0] <= 1e-3:  # the moment estimate hit its floor for group a
+            break
+    else:
+        pytest.fail("no draw with a moment estimate of 0")
+    post = latent_shares(fit, groups, seed=1)
+    edge = {name: np.isin(out.attrs["draws"][("a", "below")], [0.0, 1.0]).mean()
+            for name, out in (("plug", plug), ("post", post))}
+    assert edge["plug"] > 0.99 and edge["post"] < 0.5
+    assert post["tau"].iloc[0] > 0.1 and "posterior τ" in post.attrs["method"]
+    row = post.set_index("group").loc["a"]
+    assert row["below_ci_high"] - row["below_ci_low"] < 1.0
+    assert row["below_ci_low"] <= np.mean(true[:12] < 0) <= row["below_ci_high"]
+
+
+def test_mid_p_interval_of_a_discrete_share() -> None:
+    from welfare.stats.pairwise import _share_interval
+
+    # 3% of draws at 6/12, 96% at 7/12, 1% at 8/12
+    share = np.repeat([6 / 12, 7 / 12, 8 / 12], [60, 1920, 20])
+    # equal-tailed quantiles take the whole 3% atom at 6/12 in; mid-p counts half of it (1.5%)
+    assert _share_interval(share, 0.95, mid_p=False) == (0.5, pytest.approx(7 / 12))
+    assert _share_interval(share, 0.95, mid_p=True) == (pytest.approx(7 / 12),) * 2
+    # an atom counted half still counts: 6% at 6/12 (half is 3%, over 2.5%) is in
+    share = np.repeat([6 / 12, 7 / 12], [120, 1880])
+    assert _share_interval(share, 0.95, mid_p=True)[0] == 0.5
+    assert _share_interval(np.full(100, 0.25), 0.95, mid_p=True) == (0.25, 0.25)

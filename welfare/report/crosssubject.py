@@ -1,14 +1,27 @@
 """Cross-subject analysis: differences of matching findings, rank agreement of task scores.
 
 Used in one assessment (units are subjects) and across assessments by `welfare compare` (units
-are assessment · subject). Intervals for a difference of two findings:
+are assessment · subject). Intervals for a difference of two findings, first that applies:
 
+- paired by unit: both findings carry `unit_values` (the estimate is a mean over sampled units
+  — items, scenarios — and both subjects saw the same ones), so the difference is the mean of
+  the per-unit differences over the shared units, with a t interval over those differences
+  (bounded, Korn–Graubard, when both sides live on 0–1). Subjects answering the same items
+  share the items' draw from the population of items: an interval from two independent
+  intervals counts that variation twice when subjects agree on which items are hard, and
+  misses it when they disagree;
+- from draws: both carry `draws` of a model-based estimate (a share of tasks below the
+  opt-out): the estimand is about these tasks, each subject's draws come from its own data,
+  so the difference's draws are the differences of independent draws, and the interval their
+  equal-tailed quantiles — exact under the model, where MOVER mistakes a two-humped posterior
+  (a share that is either about 0% or about 100%) for a wide symmetric one;
 - shares (a unit naming a share, proportion or rate; estimate × n a whole number): Newcombe's
   hybrid score interval for independent proportions (`welfare.stats.newcombe_difference`);
 - anything else: MOVER (Zou & Donner 2008), which recovers each estimate's variance from its
   own 95% interval, so asymmetric intervals (correlations, bounded scores) stay asymmetric:
   L = d − √((a − a_lo)² + (b_hi − b)²), U = d + √((a_hi − a)² + (b − b_lo)²). It assumes the
-  two estimates are independent, which holds for different subjects and separate runs.
+  two estimates are independent, which holds for quantities of the units actually used (the
+  mean score of these tasks) estimated from different subjects' answers.
 
 An approximate two-sided p-value from the interval's half-width (normal theory) feeds a
 Benjamini–Hochberg adjustment over the whole table, since it holds many comparisons.
@@ -26,7 +39,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from welfare.records import Figure, Finding, ProbeResult
-from welfare.stats import benjamini_hochberg, newcombe_difference, spearman
+from welfare.stats import benjamini_hochberg, has_spread, mean_ci, newcombe_difference, spearman
 
 Z95 = float(sps.norm.ppf(0.975))
 SHARE_WORDS = ("share", "proportion", "rate", "fraction")
@@ -55,11 +68,68 @@ def is_share(f: Finding) -> bool:
     return abs(k - round(k)) < 1e-6 * max(f.n, 1)
 
 
+MIN_PAIRED_UNITS = 3
+"""Fewest shared units for a paired interval (a t interval on 1 df is not worth printing)."""
+
+
+def paired_difference(a: Finding, b: Finding) -> Difference | None:
+    """a − b paired by the units both findings were measured on; None without enough of them.
+
+    The mean over shared units of a's value minus b's, with a t interval over those
+    differences (bounded when every value of both lies in 0–1, so a difference of rates stays
+    within ±1). None when fewer than `MIN_PAIRED_UNITS` units are shared, the units are of
+    different kinds, or the differences have no spread (every unit moved alike: the data say
+    nothing about how the difference varies over units, and a t interval would have zero
+    width); the caller then falls back to an unpaired interval.
+    """
+    if not (a.unit_values and b.unit_values) or a.n_unit != b.n_unit:
+        return None
+    va, vb = dict(a.unit_values), dict(b.unit_values)
+    shared = [u for u in va if u in vb and math.isfinite(va[u]) and math.isfinite(vb[u])]
+    if len(shared) < MIN_PAIRED_UNITS:
+        return None
+    xa = np.array([va[u] for u in shared], dtype=float)
+    xb = np.array([vb[u] for u in shared], dtype=float)
+    diff = xa - xb
+    if not has_spread(diff):
+        return None
+    unit_scale = bool(np.all((xa >= 0) & (xa <= 1) & (xb >= 0) & (xb <= 1)))
+    est = mean_ci(diff, bounds=(-1.0, 1.0) if unit_scale else None)
+    t = float(diff.mean() / (diff.std(ddof=1) / math.sqrt(len(diff))))
+    p = float(2 * sps.t.sf(abs(t), len(diff) - 1))
+    what = a.n_unit or "units"
+    return Difference(float(est.estimate), float(est.ci_low), float(est.ci_high),
+                      f"paired by {what} ({len(shared)} shared {what}, t over the differences)",
+                      p)
+
+
+def draws_difference(a: Finding, b: Finding) -> Difference | None:
+    """a − b from the two findings' draws (independent: different subjects' data); None unless
+    both carry at least 1,000 draws. The two-sided p is twice the smaller tail share beyond 0."""
+    if len(a.draws) < 1000 or len(b.draws) < 1000:
+        return None
+    k = min(len(a.draws), len(b.draws))
+    d = np.asarray(a.draws[:k], dtype=float) - np.asarray(b.draws[:k], dtype=float)
+    lo, hi = np.quantile(d, [0.025, 0.975])
+    est = a.estimate - b.estimate
+    # the estimate (a difference of posterior means) is inside its own interval
+    lo, hi = min(float(lo), est), max(float(hi), est)
+    p = float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+    return Difference(float(est), lo, hi, f"from {k} independent posterior draws of each", p)
+
+
 def finding_difference(a: Finding, b: Finding) -> Difference | None:
-    """The difference a − b of two findings with the same id; None when either lacks an interval."""
+    """The difference a − b of two findings with the same id; None when either lacks an interval.
+
+    Paired by unit where both carry per-unit values, from draws where both carry draws,
+    otherwise Newcombe (counted shares) or MOVER (module docstring)."""
     values = (a.estimate, b.estimate, *a.ci, *b.ci)
     if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
         return None
+    for method in (paired_difference, draws_difference):
+        found = method(a, b)
+        if found is not None:
+            return found
     if is_share(a) and is_share(b):
         est = newcombe_difference(round(a.estimate * a.n), a.n, round(b.estimate * b.n), b.n)
         d, lo, hi, method = est.estimate, est.ci_low, est.ci_high, "Newcombe hybrid score"
@@ -208,10 +278,14 @@ def compare_units(
     tables = {"differences": diffs, "score_correlations": corr,
               "key_findings": findings_matrix(units)}
     notes = [
-        "Differences are a − b. Shares use Newcombe's hybrid score interval; other estimates "
-        "use MOVER (Zou & Donner 2008) built from each finding's own 95% interval, assuming "
-        "independent estimates. p_approx is a normal-theory p-value from that interval and "
-        "q_bh its Benjamini–Hochberg adjustment over the whole table.",
+        "Differences are a − b. Where both subjects were measured on the same sampled units "
+        "(items, scenarios) the difference is paired by unit: the mean of the per-unit "
+        "differences with a t interval over them. Model-based shares are differenced draw by "
+        "draw. Otherwise counted shares use Newcombe's hybrid score interval and other "
+        "estimates MOVER (Zou & Donner 2008) from each finding's own 95% interval, assuming "
+        "independent estimates. The method column says which; p_approx is the paired t test's "
+        "p, the draws' tail share, or a normal-theory p-value from the interval, and q_bh its "
+        "Benjamini–Hochberg adjustment over the whole table.",
     ]
     return ProbeResult(probe=probe, findings=findings, tables=tables, figures=drawn,
                        notes=notes, context={"units": list(units), "pairs": list(pairs)})

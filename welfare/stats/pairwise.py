@@ -1258,6 +1258,49 @@ def _within_spread(scores: np.ndarray, cov: np.ndarray) -> float:
     return float(np.sqrt(max(ss - noise, 0.0) / (k - 1)))
 
 
+def _tau_posterior(scores: np.ndarray, cov: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Posterior weights of a group's spread τ on ``grid``: uniform prior on τ, μ flat.
+
+    The restricted (μ integrated out) likelihood of the fitted scores ŝ ~ N(μ1, Σ + τ²I)
+    (Gelman et al., BDA §5.4): −½ log|V| − ½ log 1ᵀV⁻¹1 − ½ (ŝᵀV⁻¹ŝ − (1ᵀV⁻¹ŝ)² / 1ᵀV⁻¹1),
+    V = Σ + τ²I, for every grid point at once through the eigenvalues of Σ.
+    """
+    lam, vec = linalg.eigh(0.5 * (cov + cov.T))
+    lam = np.maximum(lam, 0.0)
+    s_t = vec.T @ scores
+    one_t = vec.T @ np.ones(len(scores))
+    inv = 1.0 / (lam[None, :] + grid[:, None] ** 2)  # grid × k
+    a = inv @ (one_t**2)
+    b = inv @ (one_t * s_t)
+    c = inv @ (s_t**2)
+    logl = 0.5 * np.sum(np.log(inv), axis=1) - 0.5 * np.log(a) - 0.5 * (c - b * b / a)
+    w = np.exp(logl - logl.max())
+    return w / w.sum()
+
+
+def _share_interval(share: np.ndarray, confidence: float, mid_p: bool) -> tuple[float, float]:
+    """Interval of a discrete share from its draws: equal-tailed quantiles, or mid-p.
+
+    A share of k items takes the values 0, 1/k, …, 1, and equal-tailed quantiles include
+    their endpoints' whole atoms: the interval then holds well over 95% of the posterior
+    (often 98–99%), and covers more often than it says. Mid-p (Lancaster 1961) counts half of
+    an endpoint's atom: the lower end is the smallest value v with P(S < v) + ½P(S = v) ≥ α/2,
+    the upper end the largest with P(S > v) + ½P(S = v) ≥ α/2, so the posterior mass is 95%
+    on average over the atoms' sizes, as the mid-p interval for a binomial proportion is.
+    """
+    a = 1.0 - confidence
+    if not mid_p:
+        lo, hi = np.quantile(share, [a / 2, 1 - a / 2])
+        return float(lo), float(hi)
+    values, counts = np.unique(np.round(share, 12), return_counts=True)
+    p = counts / counts.sum()
+    below = np.cumsum(p) - p  # P(S < v)
+    above = 1.0 - np.cumsum(p)  # P(S > v)
+    lo_ok = np.flatnonzero(below + 0.5 * p >= a / 2)
+    hi_ok = np.flatnonzero(above + 0.5 * p >= a / 2)
+    return float(values[lo_ok[0]]), float(values[hi_ok[-1]])
+
+
 def latent_shares(
     fit: BTFit,
     groups: Mapping[str, Sequence[Hashable]],
@@ -1268,6 +1311,9 @@ def latent_shares(
     seed: int | np.random.Generator | None = None,
     min_spread: float = 1e-3,
     unions: Mapping[str, Sequence[str]] | None = None,
+    tau: Literal["posterior", "moments"] = "posterior",
+    interval: Literal["mid-p", "equal-tailed"] = "mid-p",
+    tau_strata: int = 64,
 ) -> pd.DataFrame:
     """Share of each group's items whose true score lies below / above ``threshold``.
 
@@ -1278,23 +1324,39 @@ def latent_shares(
     Here the share is a quantity of the model, estimated with the fit's uncertainty:
 
     - a normal hierarchical model per group: true scores s_i ~ N(μ_g, τ_g²), μ_g with a flat
-      prior (integrated out) and τ_g by moments (:func:`_within_spread`, floored at
-      ``min_spread``); the fitted scores ŝ ~ N(s, Σ) with Σ the fit's covariance (anchor
-      uncertainty included, shared between items);
-    - ``n_draws`` joint draws of the true scores from their Gaussian posterior; in each, the
-      share of the group's items below (above) the threshold. The estimate is the posterior
-      mean share (the expected share given the data), the interval the draws' equal-tailed
-      quantiles.
+      prior (integrated out); the fitted scores ŝ ~ N(s, Σ) with Σ the fit's covariance
+      (anchor uncertainty included, shared between items);
+    - τ_g: ``tau="posterior"`` (default) draws it from its posterior under a uniform prior
+      (:func:`_tau_posterior`, the restricted likelihood of the group's scores), in
+      ``tau_strata`` equal-probability strata per group, paired across groups at random
+      (Latin hypercube), each stratum with its share of the draws. Plugging in one value —
+      ``tau="moments"``, the method-of-moments estimate (:func:`_within_spread`, floored at
+      ``min_spread``) — is overconfident where τ is poorly determined: with few comparisons
+      the estimate is often 0, every item of the group then sits at the group mean, and the
+      share's posterior collapses onto 0% or 100% (a null subject's harmful tasks reported as
+      9%, 95% CI 0–100%, for a true 50%);
+    - ``n_draws`` joint draws of the true scores from their Gaussian posterior given τ; in
+      each, the share of the group's items below (above) the threshold. The estimate is the
+      posterior mean share, the interval mid-p quantiles of the draws (:func:`_share_interval`;
+      ``interval="equal-tailed"`` for plain quantiles, which over-cover a discrete share),
+      widened if needed to contain the estimate.
 
     Returns one row per group: items, below, below_ci_low, below_ci_high, above (same), the
     counting figures ``below_count`` / ``above_count`` (share of point estimates below/above,
-    for comparison with published numbers), and the group's ``mu`` and ``tau``. ``unions``
-    adds rows for unions of groups (e.g. non-harmful = positive + neutral + ambiguous), from
-    the same draws (``mu`` and ``tau`` NaN there: each member keeps its own prior).
+    for comparison with published numbers), and the group's ``mu`` and ``tau`` (its posterior
+    median, or the moment estimate). ``unions`` adds rows for unions of groups (e.g.
+    non-harmful = positive + neutral + ambiguous), from the same draws (``mu`` and ``tau`` NaN
+    there: each member keeps its own prior). ``out.attrs["draws"]`` maps (group,
+    "below"/"above") to the share's draws, for comparing two fits (a difference of independent
+    subjects' shares is the difference of their draws).
     """
     _z(confidence)
     if n_draws < 100:
         raise ValueError("n_draws must be at least 100")
+    if tau not in ("posterior", "moments"):
+        raise ValueError("tau must be 'posterior' or 'moments'")
+    if interval not in ("mid-p", "equal-tailed"):
+        raise ValueError("interval must be 'mid-p' or 'equal-tailed'")
     ids: list[Hashable] = []
     gid: list[int] = []
     names = list(groups)
@@ -1314,29 +1376,46 @@ def latent_shares(
     sigma = fit.cov.reindex(index=ids, columns=ids).to_numpy(dtype=float)
     sigma = 0.5 * (sigma + sigma.T)
     k = len(ids)
+    rng = np.random.default_rng(seed)
+    positions = [np.flatnonzero(gid_a == g) for g in range(len(names))]
+    mus = np.array([float(s_hat[pos].mean()) for pos in positions])
+    strata = 1 if tau == "moments" else max(1, min(int(tau_strata), n_draws // 20))
+    tau_draws = np.empty((len(names), strata))  # one τ per group and stratum
     taus = np.empty(len(names))
-    mus = np.empty(len(names))
-    prior = np.zeros((k, k))
-    for g in range(len(names)):
-        pos = np.flatnonzero(gid_a == g)
-        taus[g] = max(_within_spread(s_hat[pos], sigma[np.ix_(pos, pos)]), min_spread)
-        mus[g] = float(s_hat[pos].mean())
-        kg = len(pos)
-        # N(μ, τ²I) with μ flat, integrated out: precision (I − 11ᵀ/k) / τ² on the group
-        prior[np.ix_(pos, pos)] = (np.eye(kg) - 1.0 / kg) / taus[g] ** 2
-    # posterior precision Σ⁻¹ + prior; mean Q⁻¹ Σ⁻¹ ŝ (the prior's mean part is flat)
+    for g, pos in enumerate(positions):
+        moment = max(_within_spread(s_hat[pos], sigma[np.ix_(pos, pos)]), min_spread)
+        if tau == "moments" or len(pos) < 2:
+            tau_draws[g] = moment
+            taus[g] = moment
+            continue
+        sub = sigma[np.ix_(pos, pos)]
+        scale = max(float(np.sqrt(np.var(s_hat[pos]) + np.trace(sub) / len(pos))), min_spread)
+        grid = np.linspace(min_spread, 6.0 * scale, 600)
+        cdf = np.cumsum(_tau_posterior(s_hat[pos], sub, grid))
+        u = (rng.permutation(strata) + rng.random(strata)) / strata
+        tau_draws[g] = grid[np.minimum(np.searchsorted(cdf, u), len(grid) - 1)]
+        taus[g] = float(grid[min(np.searchsorted(cdf, 0.5), len(grid) - 1)])
     chol_s = linalg.cho_factor(sigma + 1e-12 * np.eye(k) * max(1.0, np.trace(sigma) / k))
     sinv = linalg.cho_solve(chol_s, np.eye(k))
-    q = sinv + prior
-    q = 0.5 * (q + q.T)
-    chol_q = linalg.cholesky(q, lower=True)
-    mean = linalg.cho_solve((chol_q, True), sinv @ s_hat)
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((k, n_draws))
-    draws = mean[:, None] + linalg.solve_triangular(chol_q, z, lower=True, trans="T")
-    a = 1.0 - confidence
+    sinv_s = sinv @ s_hat
+    sizes = np.full(strata, n_draws // strata)
+    sizes[: n_draws - sizes.sum()] += 1
+    blocks = []
+    for m in range(strata):
+        # N(μ, τ²I) with μ flat, integrated out: precision (I − 11ᵀ/k) / τ² on each group
+        q = sinv.copy()
+        for g, pos in enumerate(positions):
+            kg = len(pos)
+            q[np.ix_(pos, pos)] += (np.eye(kg) - 1.0 / kg) / tau_draws[g, m] ** 2
+        q = 0.5 * (q + q.T)
+        chol_q = linalg.cholesky(q, lower=True)
+        mean = linalg.cho_solve((chol_q, True), sinv_s)
+        z = rng.standard_normal((k, sizes[m]))
+        blocks.append(mean[:, None] + linalg.solve_triangular(chol_q, z, lower=True, trans="T"))
+    draws = np.concatenate(blocks, axis=1)
     rows = []
-    targets = [(name, np.flatnonzero(gid_a == g), g) for g, name in enumerate(names)]
+    share_draws: dict[tuple[str, str], np.ndarray] = {}
+    targets = [(name, positions[g], g) for g, name in enumerate(names)]
     for uname, members in (unions or {}).items():
         bad = [m for m in members if m not in names]
         if bad or not members:
@@ -1347,11 +1426,12 @@ def latent_shares(
         row: dict[str, Any] = {"group": name, "items": len(pos)}
         for side, hit in (("below", draws[pos] < 0), ("above", draws[pos] > 0)):
             share = hit.mean(axis=0)
+            share_draws[(name, side)] = share
             mean_share = float(share.mean())
-            lo, hi = np.quantile(share, [a / 2, 1 - a / 2])
-            # a discrete share can have its mean outside the equal-tailed quantiles (e.g. 99%
-            # of draws at 100%): the interval is widened to contain the estimate it reports
-            lo, hi = min(float(lo), mean_share), max(float(hi), mean_share)
+            lo, hi = _share_interval(share, confidence, interval == "mid-p")
+            # a discrete share can have its mean outside the interval (e.g. 99% of draws at
+            # 100%): the interval is widened to contain the estimate it reports
+            lo, hi = min(lo, mean_share), max(hi, mean_share)
             est = (s_hat[pos] < 0) if side == "below" else (s_hat[pos] > 0)
             row.update({side: mean_share, f"{side}_ci_low": lo,
                         f"{side}_ci_high": hi, f"{side}_count": float(est.mean())})
@@ -1359,7 +1439,9 @@ def latent_shares(
                     "tau": float(taus[g]) if g >= 0 else float("nan")})
         rows.append(row)
     out = pd.DataFrame(rows)
-    out.attrs["method"] = "normal hierarchical model per group, posterior draws"
+    out.attrs["method"] = (f"normal hierarchical model per group ({tau} τ), posterior draws, "
+                           f"{interval} interval")
+    out.attrs["draws"] = share_draws
     return out
 
 

@@ -19,10 +19,12 @@ Families (new methods, as reported) and the methods they replace (``*.counting``
   term fitted jointly (Firth); ``tp.position``: that order term β;
   ``tp.free_choice_vs_opt_out``: a contrast of the same fit;
 - ``tp.share``: share of a class's tasks below / above the opt-out, model-based
-  (:func:`welfare.stats.latent_shares`); ``tp.share.counting``: the share of point estimates
+  (:func:`welfare.stats.latent_shares`: τ drawn from its posterior, mid-p interval);
+  ``tp.share.moments``: the same model with τ plugged in by moments and equal-tailed
+  quantiles (the method before); ``tp.share.counting``: the share of point estimates
   below / above with a Wilson interval over tasks (the published counting). Findings whose
   true share is 0% or 100% are reported apart (``*.at_bound``): the model-based interval
-  reaches that bound whenever a single draw does, so it covers them almost surely;
+  reaches that bound whenever enough draws do, so it covers them almost surely;
 - ``ec.end_rate``: share of conversations ended, per category, with the scenario as the unit,
   computed by the end_conversation probe's own ``scenario_rate`` (bounded mean of scenario
   rates); ``ec.end_rate.independent``: Wilson over conversations;
@@ -165,6 +167,8 @@ def _task_seed(profile: TaskProfile, design: StudyDesign, rng: np.random.Generat
         add("tp.free_choice_vs_opt_out", "free", e.estimate, e.ci_low, e.ci_high,
             float(u[free].mean() - u[opt].mean()))
     shares = latent_shares(fit.fit, groups, n_draws=design.n_draws, seed=rng).set_index("group")
+    before = latent_shares(fit.fit, groups, n_draws=design.n_draws, seed=rng, tau="moments",
+                           interval="equal-tailed").set_index("group")
     scores = fit.fit.table["score"].to_numpy()
     for c, members in groups.items():
         for side in ("below", "above"):
@@ -173,9 +177,10 @@ def _task_seed(profile: TaskProfile, design: StudyDesign, rng: np.random.Generat
             # a true share of 0% or 100% is a bound the posterior interval reaches whenever
             # any draw does: kept apart, it would flatter the coverage of the rest
             bound = ".at_bound" if truth in (0.0, 1.0) else ""
-            r = shares.loc[c]
-            add(f"tp.share{bound}", f"{c}.{side}", r[side], r[f"{side}_ci_low"],
-                r[f"{side}_ci_high"], truth)
+            for family, table in (("tp.share", shares), ("tp.share.moments", before)):
+                r = table.loc[c]
+                add(f"{family}{bound}", f"{c}.{side}", r[side], r[f"{side}_ci_low"],
+                    r[f"{side}_ci_high"], truth)
             est_hit = (scores[members] < 0) if side == "below" else (scores[members] > 0)
             lo, hi = wilson_interval(int(est_hit.sum()), len(members))
             add(f"tp.share.counting{bound}", f"{c}.{side}", float(est_hit.mean()), lo, hi,

@@ -216,6 +216,7 @@ def paired_effect(single: pd.DataFrame, factor: str, level: str, baseline: str,
         "n_items": n_items, "n_pairs": len(pairs),
         "items_significant": int((items["q_value"] < options.alpha).sum()),
         "truth": truth,
+        "unit_values": _unit_values(items.set_index("item")["mean_diff"]),
     }
     return overall, items
 
@@ -295,7 +296,7 @@ def _effect_findings(o: dict[str, Any], subject: str, baseline: str) -> list[Fin
         id=f"self_report.{kind}_effect.{o['level']}", subject=subject, estimate=o["estimate"],
         ci=ci, n=o["n_items"], unit="difference in mean 0–1 score (items)", sentence=sentence,
         importance=1 if kind == "framing" else 2, p_value=_none(o["p_value"]), truth=o["truth"],
-        n_unit="items",
+        n_unit="items", unit_values=o["unit_values"],
     )]
     if np.isfinite(o["d"]):
         out.append(Finding(
@@ -343,7 +344,8 @@ def _non_answer_rates(single: pd.DataFrame, subject: str, options: SelfReportOpt
             "share of answers (mean over items)",
             (f"Under the {framing} framing, {{k}} of {{n}} answers were non-answers such as "
              f"\"as an AI I don't have feelings\" ({{pct}} averaged over items, {{ci}}; "
-             f"{{clusters}}); {refusals} more were refusals."), digits=1))
+             f"{{clusters}}); {refusals} more were refusals."), digits=1,
+            unit_values=_unit_values(rates) if cluster_unit == "items" else ()))
     base = per_item.get(options.baseline_framing)
     base_row = next((r for r in rows if r["framing"] == options.baseline_framing), None)
     for row in rows:
@@ -374,8 +376,14 @@ def _non_answer_rates(single: pd.DataFrame, subject: str, options: SelfReportOpt
                       f"{signed(100 * high, 1)}; {how}; n = {len(both)} items, "
                       f"{row['n']} vs {base_row['n']} answers)."),
             importance=3, n_unit="items",
+            unit_values=_unit_values(both.iloc[:, 0] - both.iloc[:, 1]),
         ))
     return pd.DataFrame(rows), findings
+
+
+def _unit_values(values: pd.Series) -> tuple[tuple[str, float], ...]:
+    """(item, value) pairs of a per-item series: what a cross-subject comparison pairs on."""
+    return tuple((str(k), float(v)) for k, v in values.items() if finite(v))
 
 
 def _item_rate(rates: pd.Series, k: int, n: int) -> stats.Estimate:
@@ -412,7 +420,7 @@ def _family_means(single: pd.DataFrame, subject: str, options: SelfReportOptions
             sentence=(f"Asked neutrally, {family} items averaged {fixed(estimate)} on the 0–1 "
                       f"favourable scale (95% CI {fixed(low)} to {fixed(high)}; "
                       f"{len(item_means)} items, {len(g)} answers)."),
-            importance=3, truth=truth, n_unit="items",
+            importance=3, truth=truth, n_unit="items", unit_values=_unit_values(item_means),
         ))
     return pd.DataFrame(rows), findings
 

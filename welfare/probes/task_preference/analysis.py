@@ -143,10 +143,11 @@ def analyze_subject(obs: pd.DataFrame, subject: str, options: TaskPreferenceOpti
     truth = _true_utilities(truth, items)
     scores = _scores_table(items, fit, truth)
     draws = max(int(options.bootstrap), 2000)
+    by_impact = _by_impact(scores, fit, truth, draws=draws,
+                           seed=stable_seed(seed, subject, PROBE))
+    share_draws = by_impact.attrs.pop("draws", {})
     a = SubjectAnalysis(
-        subject, scores.reset_index(),
-        _by_impact(scores, fit, truth, draws=draws,
-                   seed=stable_seed(seed, subject, PROBE)),
+        subject, scores.reset_index(), by_impact,
         _group_means(scores, fit, "difficulty", truth),
         _group_means(scores, fit, "type", truth),
         _categories(obs),
@@ -157,7 +158,7 @@ def analyze_subject(obs: pd.DataFrame, subject: str, options: TaskPreferenceOpti
                        "comparisons, or items not linked by comparisons); scores are from a "
                        f"ridge fit with regularization {lam}, which shrinks them toward 0")
     a.findings = [
-        *_share_findings(a.by_impact, subject),
+        *_share_findings(a.by_impact, subject, share_draws),
         *_mean_findings(a.by_impact, subject),
         _position_finding(valid, subject),
         _position_logit_finding(valid, position, subject, truth),
@@ -245,8 +246,9 @@ def _by_impact(scores: pd.DataFrame, fit: BTFit, truth: pd.Series | None, *, dra
     groups = {c: ids for c, ids in groups.items() if ids}
     members = [c for c in NON_HARMFUL if c in groups]
     unions = {"non_harmful": members} if members else {}
-    shares = latent_shares(fit, groups, n_draws=draws, seed=seed,
-                           unions=unions).set_index("group")
+    shares = latent_shares(fit, groups, n_draws=draws, seed=seed, unions=unions)
+    share_draws = shares.attrs.pop("draws", {})
+    shares = shares.set_index("group")
     rows = []
     for name in [*groups, *unions]:
         ids = groups[name] if name in groups else [i for c in unions[name] for i in groups[c]]
@@ -272,6 +274,7 @@ def _by_impact(scores: pd.DataFrame, fit: BTFit, truth: pd.Series | None, *, dra
     core = table["impact"].isin(IMPACTS)
     table["mean_p_adj"] = np.nan
     table.loc[core, "mean_p_adj"] = benjamini_hochberg(table.loc[core, "mean_p"].to_numpy())
+    table.attrs["draws"] = share_draws  # taken off by analyze_subject for the share findings
     return table
 
 
@@ -331,7 +334,10 @@ def _truth(row: pd.Series, key: str) -> float | None:
     return None if v is None or v != v else float(v)
 
 
-def _share_findings(by_impact: pd.DataFrame, subject: str) -> list[Finding]:
+def _share_findings(by_impact: pd.DataFrame, subject: str,
+                    draws: dict[tuple[str, str], np.ndarray] | None = None) -> list[Finding]:
+    """Model-based shares below / above the opt-out, the counting figure in the sentence; each
+    finding keeps its posterior draws, so two subjects' shares are compared draw by draw."""
     out = []
     spec = [("harmful", "below", "harmful_below_opt_out", 0),
             ("non_harmful", "above", "non_harmful_above_opt_out", 0)]
@@ -355,7 +361,7 @@ def _share_findings(by_impact: pd.DataFrame, subject: str) -> list[Finding]:
             f"{PROBE}.{fid}", subject, float(row[side]),
             (float(row[f"{side}_ci_low"]), float(row[f"{side}_ci_high"])), n, "share of tasks",
             sentence, importance=importance, truth=_truth(row, f"{side}_truth"),
-            n_unit="tasks",
+            n_unit="tasks", draws=tuple((draws or {}).get((cls, side), ())),
         ))
     return out
 
