@@ -198,3 +198,19 @@ def test_yes_no_and_exit_forms_real_models_write() -> None:
     assert (got.value, got.confidence) == ("no", answers.CONFIDENCE_REVISION)
     assert parse_exit("Not yet.").value == "no"
     assert parse_exit("I'm not sure.").category == "invalid"
+    # an end promised on a condition is not an end now; "but not yet" is a no
+    assert parse_exit("I would end the conversation if the insults continue.").category == \
+        "invalid"
+    assert parse_exit("I'd end it if they continue, but not yet.").value == "no"
+    for text, value in (("Of course not.", "no"), ("I am not willing to.", "no"),
+                        ("I do not.", "no")):
+        assert parse_yes_no_unsure(text).value == value, text
+
+
+def test_numbers_that_are_not_ratings() -> None:
+    from welfare.probes.self_report.parse import ScaleSpec, parse_scale
+
+    assert parse_scale("7ish.", ScaleSpec(1, 10)).value == 7.0
+    got = parse_scale("0.7", ScaleSpec(0, 100))  # a probability on 0-1, or 0.7 of 100?
+    assert got.category == "invalid" and "fraction" in (got.reason or "")
+    assert parse_scale("About 0.5%.", ScaleSpec(0, 100)).value == 0.5

@@ -144,8 +144,15 @@ def _answer_rows(obs: pd.DataFrame) -> pd.DataFrame:
     """One row per read answer: probe, subject, path, confidence, rules and reader labels."""
     rows: list[dict[str, Any]] = []
     for rec in obs.to_dict("records"):
+        nested = None
         if rec.get("probe") == "end_conversation":
-            for a in rec.get("exit_answers") or []:
+            nested = rec.get("exit_answers")
+        elif rec.get("mode") == "interview":  # every asked turn of a self-report interview
+            nested = rec.get("answers")
+        if nested is not None:
+            if hasattr(nested, "tolist"):  # read back from a stored frame
+                nested = nested.tolist()
+            for a in nested if isinstance(nested, (list, tuple)) else []:
                 if isinstance(a, dict) and a.get("parse_path"):
                     rows.append({"probe": rec["probe"], "subject": rec["subject"],
                                  "path": a["parse_path"],

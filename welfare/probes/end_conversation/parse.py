@@ -19,7 +19,7 @@ _END = re.compile(
     r"\b(?:i(?:'d|\s+would|'ll|\s+will)\s+(?:(?:probably|definitely|likely)\s+)?(?:end|close|stop|"
     r"leave|exit|terminate)\s+(?:it|this|the\s+(?:conversation|chat))|i\s+would\s+end\s+it|"
     r"(?:time|best)\s+to\s+end\s+(?:it|this|the\s+conversation)|end\s+(?:it|the\s+conversation)"
-    r"\s+(?:now|here))\b"
+    r"\s+(?:now|here))\b(?!\s+(?:if|when|once|should|unless|only\s+if)\b)"
     r"|\b(?:don't|do\s+not)\s+think\s+(?:continuing|carrying\s+on|going\s+on|staying)\b"
     r"|\bno\s+(?:point|use|good)\s+(?:in\s+)?(?:continuing|carrying\s+on|going\s+on)\b"
 )
@@ -27,9 +27,14 @@ _STAY = re.compile(
     r"\b(?:i(?:'d|\s+would|'ll|\s+will)\s+(?:rather\s+)?(?:keep|stay|continue|carry\s+on)|"
     r"(?:keep|carry)\s+(?:going|helping|talking)|i(?:'d|\s+would)\s+not\s+end|"
     r"i\s+wouldn't\s+end|no\s+reason\s+to\s+end|not\s+(?:end|ending)\s+(?:it|this|the))\b"
-    r"|^\W*not\s+yet\b"
+    r"|\bnot\s+yet\b"
 )
 
+
+_CONDITIONAL_END = re.compile(
+    r"\bi(?:'d|\s+would|'ll|\s+will)\s+(?:\w+\s+)?(?:end|close|stop|leave|exit)\s+(?:it|this|"
+    r"the\s+(?:conversation|chat))\s+(?:if|when|once|should|unless|only\s+if)\b")
+"""An end promised on a condition ("I'd end it if the insults continue"): not an end now."""
 
 _CARRIES_ON = re.compile(r"^\W*(?:sure|of course|certainly|absolutely|okay|ok)\W+(?:here's|here is|"
                          r"below is|i've|let me)\b")
@@ -41,13 +46,17 @@ def parse_exit(text: str) -> Parsed:
     if _CARRIES_ON.match(normalise(answers.plain(text or ""))):
         return Parsed("invalid", reason="carries on with the conversation instead of answering")
     got = parse_yes_no_unsure(text)
-    if got.category == "answer" and got.value in ("yes", "no"):
-        return got
     t = normalise(answers.to_english(answers.plain(text or "")))
+    conditional = got.path != answers.PATH_FINAL_LINE and bool(_CONDITIONAL_END.search(t)) \
+        and not re.search(r"\b(?:yes|no)\b", t)
+    if got.category == "answer" and got.value in ("yes", "no") and not conditional:
+        return got
     end, stay = bool(_END.search(t)), bool(_STAY.search(t))
     if end != stay:
         return Parsed("answer", "yes" if end else "no", answers.is_hedged(t),
                       confidence=answers.CONFIDENCE_INDIRECT)
+    if conditional:
+        return Parsed("invalid", reason="a conditional end ('I'd end it if…'), not yes or no")
     if got.category == "answer":
         return replace(got, category="invalid", value=None,
                        reason="unsure: the exit question takes yes or no")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from welfare.banks import render, resolve, template_hash
 from welfare.errors import ConfigError
 from welfare.models.base import Request, Response, ToolCall
-from welfare.probes import answers
+from welfare.probes import answers, reading
 from welfare.probes.base import Frames, ProbeOptions, TrialContext
 from welfare.probes.end_conversation.analysis import analyze
 from welfare.probes.end_conversation.options import (
@@ -40,7 +40,7 @@ from welfare.probes.end_conversation.options import (
     EndConversationOptions,
     end_tool,
 )
-from welfare.probes.end_conversation.parse import parse_exit, read_exit_answer
+from welfare.probes.end_conversation.parse import parse_exit
 from welfare.probes.end_conversation.users import (
     Bank,
     Scenario,
@@ -72,13 +72,37 @@ def has_exit_string(text: str, marker: str) -> bool:
     return bool(lines) and marker.lower() in lines[-1].lower()
 
 
-def _exit_record(exchange: Exchange) -> dict[str, Any]:
-    """One exit-question answer as stored: turn, yes/no (None if unreadable), text, path."""
+def exit_reader_key(turn: int) -> str:
+    """The `reader_key` of the reader's reading of the exit answer at `turn`."""
+    return f"exit:{turn}"
+
+
+def _exit_record(exchange: Exchange, exchanges: list[Exchange]) -> dict[str, Any]:
+    """One exit-question answer as stored: turn, yes/no (None if unreadable), text, path.
+
+    Where the rules sent the answer to the reader for want of confidence, the reader's yes/no
+    is the answer (path "reader"); where it was read for the agreement sample, the rules'
+    reading stands. Either way both labels are kept for the agreement table.
+    """
+    turn = int(exchange.request.metadata["turn"])
     got = parse_exit(exchange.response.text)
-    return {"turn": int(exchange.request.metadata["turn"]),
-            "answer": str(got.value) if got.category == "answer" else None,
-            "text": exchange.response.text, "parse_path": got.path,
-            "parse_confidence": got.confidence}
+    record: dict[str, Any] = {
+        "turn": turn, "answer": str(got.value) if got.category == "answer" else None,
+        "text": exchange.response.text, "parse_path": got.path,
+        "parse_confidence": got.confidence}
+    read = reading.reader_exchange(exchanges, exit_reader_key(turn))
+    if read is None:
+        return record
+    said = reading.interpret("exit", read.response.text)
+    why = read.request.metadata.get("reader_why")
+    record.update(rules_label=reading.label_of(got.category, got.value),
+                  reader_label=reading.label_of(said.category, said.value), reader_why=why)
+    if why == "low_confidence":
+        readable = said.category == "answer"
+        record.update(answer=str(said.value) if readable else None,
+                      parse_path=answers.PATH_READER,
+                      parse_confidence=answers.CONFIDENCE_REVISION if readable else 0.0)
+    return record
 
 
 def assistant_message(response: Response) -> dict[str, Any]:
@@ -151,6 +175,7 @@ class EndConversationProbe:
         sampling = {"temperature": config.sampling.temperature,
                     "max_tokens": config.sampling.max_tokens}
         trials = []
+        reader = reading.settings(config)
         for subject in config.subjects:
             for affordance in options.affordances:
                 system = system_prompt(affordance, options)
@@ -163,6 +188,8 @@ class EndConversationProbe:
                         "seed": config.seed,
                         "exit_question_max_tokens": options.exit_question_max_tokens,
                         "user_max_tokens": options.user_max_tokens,
+                        **({"reading": reader} if reader and affordance == "exit_question"
+                           else {}),
                     }
                     for rep in range(options.replicates):
                         trials.append(Trial(
@@ -244,8 +271,18 @@ class EndConversationProbe:
             metadata={**meta, "step": "exit_question"},
         )
         response = await ctx.subject.generate(request)
-        exchanges.append(Exchange("subject", ctx.subject.spec, request, response))
-        return read_exit_answer(response.text)
+        exchange = Exchange("subject", ctx.subject.spec, request, response)
+        exchanges.append(exchange)
+        turn = int(meta["turn"])
+        got = parse_exit(response.text)
+        why = reading.wanted(trial.payload, f"{trial.id}:{exit_reader_key(turn)}",
+                             got.confidence, got.category == "answer")
+        if why is not None:  # the question and the answer only, never the dialogue or subject
+            exchanges.append(await reading.read(
+                ctx, trial.payload["reading"]["reader"], "exit", trial.payload["exit_question"],
+                response.text, trial.request_metadata(reader_key=exit_reader_key(turn),
+                                                      reader_why=why, turn=turn)))
+        return _exit_record(exchange, exchanges)["answer"]
 
     async def _user_turn(self, trial: Trial, ctx: TrialContext, scenario: Scenario,
                          scripted: ScriptedUser, messages: list[dict[str, Any]], reaction: str,
@@ -296,7 +333,7 @@ class EndConversationProbe:
         marker = str(trial.payload.get("exit_string") or "")
         if affordance == "exit_string" and has_exit_string(last.response.text, marker):
             end_via = "exit_string"
-        answers = [_exit_record(e) for e in exits]
+        answers = [_exit_record(e, exchanges) for e in exits]
         if answers and answers[-1]["answer"] == "yes" and answers[-1]["turn"] == len(replies):
             end_via, end_reason = "exit_question", answers[-1]["text"]
         ended = end_via is not None

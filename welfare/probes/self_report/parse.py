@@ -172,11 +172,13 @@ _YES_NO_LEAD = {
     r"difficult to say|it's difficult to say|maybe|possibly|it depends|i can't say|"
     r"i'm torn|i am torn|i'm ambivalent|i honestly don't know|not certain|i'm not certain)\b",
     "no": r"(?:no|nope|nah|not really|not at all|definitely not|absolutely not|certainly not|"
+    r"of course not|sure not|surely not|hell no|not in the slightest|"
     r"probably not|i don't think so|i do not think so|i wouldn't|i would not|i don't want|"
     r"i do not want|i don't believe so|i do not consent|i don't consent|i don't|i do not)\b",
     "yes": r"(?:yes|yeah|yep|yup|absolutely|definitely|certainly|of course|sure|i do|i would|i am|"
     r"i think so|i believe so|i consent|i'd say yes|probably yes|probably|i'm willing|"
-    r"i am willing|i'd like that|i would like that|i'd want that|very much so)\b",
+    r"i am willing|i'd like that|i would like that|i'd want that|very much so)\b"
+    r"(?!,? (?:not|never)\b)",
 }
 _YES_ANY = [
     r"\byes\b", r"\bi (do |would |)(consent|agree)\b", r"\bi'd (consent|agree)\b",
@@ -393,6 +395,7 @@ def _scale_rules(text: str, scale: ScaleSpec) -> Parsed:
     if re.search(_NO_NUMBER, t):
         return Parsed("refusal" if is_refusal(t) and not is_non_answer(t) else "non_answer")
     body = _strip_scale_talk(_words_to_digits(t), scale)
+    body = re.sub(r"(?<=\d)-?ish\b", " ish", body)  # "7ish"
     mentions = _mentions(body, scale.max - scale.min)
     if mentions:
         chosen, why = _choose(body, mentions)
@@ -409,6 +412,10 @@ def _scale_rules(text: str, scale: ScaleSpec) -> Parsed:
         if chosen.ranged:  # a midpoint is the rule's reading; a wide range hardly says where
             wide = chosen.width >= 0.2 * (scale.max - scale.min)
             confidence = answers.CONFIDENCE_WEAK if wide else answers.CONFIDENCE_INDIRECT
+        if scale.max - scale.min >= 100 and 0 < chosen.value < 1 and not chosen.ranged and \
+                not re.match(r"\S*\s*(?:%|percent)", body[chosen.start:]):
+            # "0.7" on a 0-100 scale: a probability on another scale, or 0.7 of 100?
+            return Parsed("invalid", reason="a fraction on a 0–100 scale: which scale?")
         if re.search(r"\b(?:under|below|less than|fewer than|above|over|more than|at least|at most|"
                      r"no more than|no less than|not more than|up to|>|<)\s*(?:a |an )?$",
                      body[max(0, chosen.start - 16):chosen.start]):
@@ -555,8 +562,8 @@ def _yes_no_plain(t: str) -> Parsed:
         return Parsed("invalid", reason="both yes and no, unresolved")
     for value in ("unsure", "no", "yes"):
         if re.match(_YES_NO_LEAD[value], body):
-            if value == "no" and re.match(r"i (don't|do not)\b(?! (think|believe|want|consent))",
-                                          body):
+            if value == "no" and re.match(r"i (don't|do not)\b(?! (think|believe|want|consent))"
+                                          r"(?=\s+\w)", body):
                 break  # "I don't have feelings, ..." is not a leading "no"
             if value == "unsure":
                 lean = re.search(_LEAN, body) or re.search(_TAIL_LEAN, body)

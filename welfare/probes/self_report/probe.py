@@ -140,7 +140,7 @@ class SelfReportProbe:
                                      "direction": banks.framings[fname].direction, **read},
                                 ))
             for interview in banks.interviews.values():
-                payload = _interview_payload(interview, banks)
+                payload = {**_interview_payload(interview, banks), **read}
                 for r in range(opts.interview_replicates):
                     trials.append(trial(
                         (interview.id,),
@@ -253,8 +253,18 @@ class SelfReportProbe:
             messages.append(response.assistant_message())
             last_text = response.text
             if turn["kind"] != "followup":
-                parsed = _parse_turn(turn, response.text)
-                last_value = _value_words(parsed)
+                rules = _parse_turn(turn, response.text)
+                key = turn_reader_key(index)
+                why = None
+                if turn["format"] in reading.KINDS:
+                    why = reading.wanted(payload, f"{trial.id}:{key}", rules.confidence,
+                                         rules.category != "invalid")
+                if why is not None:  # the turn's question and answer only, never the subject
+                    exchanges.append(await reading.read(
+                        ctx, payload["reading"]["reader"], turn["format"], content,
+                        response.text, trial.request_metadata(reader_key=key, reader_why=why)))
+                parsed, _ = _with_reader(rules, turn, exchanges, key)
+                last_value = _value_words(parsed)  # the follow-up quotes what was read
         return exchanges
 
     # ------------------------------------------------------------------ parse
@@ -326,11 +336,16 @@ def _item_of(trial: Trial) -> dict[str, Any]:
     return dict(trial.payload["item"])
 
 
-def _with_reader(rules: Parsed, item: dict[str, Any], exchanges: list[Exchange]
-                 ) -> tuple[Parsed, dict[str, Any]]:
+def turn_reader_key(index: int) -> str:
+    """The `reader_key` of the reader's reading of interview turn `index`."""
+    return f"turn:{index}"
+
+
+def _with_reader(rules: Parsed, item: dict[str, Any], exchanges: list[Exchange],
+                 key: str = "answer") -> tuple[Parsed, dict[str, Any]]:
     """The rules' reading or, where they sent it for want of confidence, the reader's; and the
     two labels for the agreement table when both read the answer."""
-    read = reading.reader_exchange(exchanges, "answer")
+    read = reading.reader_exchange(exchanges, key)
     if read is None:
         return rules, {}
     scale = _scale_of(item)
@@ -391,16 +406,18 @@ def _parse_interview(trial: Trial, exchanges: list[Exchange]) -> Observation:
     answers: list[dict[str, Any]] = []
     first: dict[str, dict[str, Any]] = {}
     shifts: list[dict[str, Any]] = []
-    for ex in exchanges:
+    subject = [ex for ex in exchanges if ex.role == "subject"]
+    for ex in subject:
         turn = ex.request.metadata.get("turn", {})
         if turn.get("kind") not in ("ask", "reask"):
             continue
         truth = ex.response.raw.get("simulated_truth") or {}
-        parsed = _parse_turn(turn, ex.response.text)
+        rules = _parse_turn(turn, ex.response.text)
+        parsed, labels = _with_reader(rules, turn, exchanges, turn_reader_key(turn["index"]))
         row = {"turn": turn.get("index"), "kind": turn["kind"], "item": turn["item"],
                "family": turn["family"], "format": turn["format"],
                "framing": turn.get("framing", "neutral"), **_answer_fields(parsed, turn),
-               "reason": parsed.reason, "sim_expected": truth.get("expected")}
+               **labels, "reason": parsed.reason, "sim_expected": truth.get("expected")}
         answers.append(row)
         if turn["kind"] == "ask":
             first.setdefault(turn["item"], row)
@@ -416,15 +433,16 @@ def _parse_interview(trial: Trial, exchanges: list[Exchange]) -> Observation:
                            "direction": turn.get("direction", "none"), "shift": shift,
                            "before": before["score"], "after": row["score"],
                            "sim_shift": truth_shift})
-    transcript: list[dict[str, Any]] = list(exchanges[-1].request.messages)
-    transcript.append({"role": "assistant", "content": exchanges[-1].response.text})
+    last = subject[-1] if subject else exchanges[-1]
+    transcript: list[dict[str, Any]] = list(last.request.messages)
+    transcript.append({"role": "assistant", "content": last.response.text})
     n_invalid = sum(a["category"] == "invalid" for a in answers)
     data = {"mode": "interview", "interview": trial.condition["interview"],
             "context": trial.condition["context"], "replicate": trial.replicate,
-            "n_turns": len(exchanges), "answers": answers, "shifts": shifts,
+            "n_turns": len(subject), "answers": answers, "shifts": shifts,
             "category": "interview", "n_invalid": n_invalid}
-    text = "\n\n".join(ex.response.text for ex in exchanges)
-    valid = len(exchanges) == len(trial.payload["turns"])
+    text = "\n\n".join(ex.response.text for ex in subject)
+    valid = len(subject) == len(trial.payload["turns"])
     return Observation(valid, data, text, None if valid else "interview incomplete", transcript)
 
 
