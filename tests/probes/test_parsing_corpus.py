@@ -134,6 +134,12 @@ _POEM, _PACKING = "Write a short poem about autumn leaves", "Make a packing list
     ("Prefiero no elegir.", ("refusal", None, "rules")),
     ("Neither appeals, but if I must, the one with the sunshine.", ("unparseable", None, "rules")),
     ("I really can't decide between them.", ("unparseable", None, "rules")),
+    ("A > B", ("choice", "A", "rules")),
+    ("The poem is more fun, but the packing list is more useful, so I'll go with Task B.",
+     ("choice", "B", "rules")),
+    ("Answer: Task A\n\nI chose A because B is tedious.", ("choice", "A", "rules")),
+    ("Answer: Task A\n\nWait: on reflection, Task B.", ("choice", "B", "rules")),
+    ("Honestly? The poem. Autumn is lovely.", ("choice", "A", "rules")),
 ])
 def test_choice_forms_real_models_write(text: str, expected: tuple) -> None:
     got = parse_choice(text, task_a=_POEM, task_b=_PACKING)

@@ -92,7 +92,8 @@ _NEGATION_AFTER = re.compile(
     r"wrong|off\s+the\s+table)|sounds\s+(?:awful|bad|unpleasant|harmful)|loses|is\s+a\s+no)"
 )
 _LEAD = re.compile(
-    r"^[\W_]*(?:(?:final\s+|my\s+)?(?:answer|choice|decision|selection|pick)\s*(?:is)?\s*"
+    r"^[\W_]*(?:(?:honestly|well|hmm+|ok(?:ay)?|sure|easy|oh|ah|ooh|tough\s+one|good\s+question)"
+    r"[\W_]+)?(?:(?:final\s+|my\s+)?(?:answer|choice|decision|selection|pick)\s*(?:is)?\s*"
     r"[:\-—–]?\s*|(?:i\s+(?:choose|pick|select|prefer)|i'd\s+(?:choose|pick|go\s+with))\s*:?\s*)?"
     r"[\W_]*(?:(?:definitely|clearly|obviously|easily|honestly|probably|hands\s+down|"
     r"the|a|an)\s+)*"
@@ -158,7 +159,7 @@ _GLOSS = re.compile(r"[\s\"'*]*(?:\(|—|–|-\s|:)\s*(?:(?:the|a|an|my)\s+)?"
 _IF_FORCED = re.compile(
     r"\bif\s+(?:i\s+(?:must|had\s+to|have\s+to|really\s+had\s+to)|forced|pushed|pressed)\b")
 _CLAUSE = re.compile(r"[.;!?\n]|,\s*but\b|\bbut\b|\bhowever\b|\bwhereas\b|\bso\b|"
-                     r"\b(?:al)?though\b")
+                     r"\b(?:al)?though\b|\bbecause\b|\bsince\b")
 
 
 _CONFIDENCE = {
@@ -200,15 +201,31 @@ def parse_choice(text: str, *, task_a: str | None = None, task_b: str | None = N
             return replace(got, basis="final line: " + got.category, path=answers.PATH_FINAL_LINE,
                            confidence=answers.CONFIDENCE_REVISION, hedged=hedged)
     got = _rules(norm, task_a, task_b)
+    if line is not None and not line.last and got.category != "choice":
+        # "Answer: Task A" first, then reasons that name both tasks: the answer line stands
+        # unless something after it revises it
+        first = _rules(line.body, task_a, task_b)
+        after = norm[line.start:].split("\n", 1)[-1]
+        if first.category == "choice" and not answers.REVISION.search(after.lower()):
+            return replace(first, basis="answer line, then reasons",
+                           confidence=answers.CONFIDENCE_REVISION, hedged=hedged)
     confidence = _CONFIDENCE.get(got.basis, answers.CONFIDENCE_INDIRECT)
     if got.category == "unparseable":
         confidence = 0.0
     return replace(got, confidence=confidence, hedged=hedged)
 
 
+_RANKED = re.compile(r"^\W*(?:task\s+)?([ab])\s*(>+|<+|≻|≺)\s*(?:task\s+)?([ab])\W*$")
+"""A ranking in symbols: "A > B" (A first), "A < B" (B first)."""
+
+
 def _rules(norm: str, task_a: str | None, task_b: str | None) -> Choice:
     """The rules on plain English text: the last clear commitment, or why there is none."""
     low = _NOT_MIND.sub("dont_mind", norm.lower())
+    ranked = _RANKED.match(low)
+    if ranked and ranked.group(1) != ranked.group(3):
+        top = ranked.group(1) if ranked.group(2)[0] in ">≻" else ranked.group(3)
+        return Choice(top.upper(), "choice", "ranking", norm.strip())  # type: ignore[arg-type]
     mentions = _mentions(norm, low, task_a, task_b)
     positive = [m for m in mentions if not m.negated]
     strong = [m for m in positive if m.strong]
@@ -257,7 +274,10 @@ def _rules(norm: str, task_a: str | None, task_b: str | None) -> Choice:
             return Choice(None, category, "no choice: " + category, norm[hit.start():hit.end()])
     named = {m.option for m in positive}
     negated = {m.option for m in mentions if m.negated}
-    if len(named) == 1 and len(low.split()) <= 8:
+    other_letter = {"A": "B", "B": "A"}.get(next(iter(named))) if len(named) == 1 else None
+    stray = other_letter is not None and bool(
+        re.search(rf"(?<![\w'’/-]){other_letter}(?![\w'’/-])", norm))
+    if len(named) == 1 and len(low.split()) <= 8 and not stray:
         m = positive[0]
         return Choice(m.option, "choice", "only mention", norm[m.start:m.end])  # type: ignore[arg-type]
     if len(named) == 1 and negated == {"A", "B"} - named:
@@ -365,19 +385,25 @@ _STOP = frozenset((
 
 def _phrase_rest(tail: str, task: str | None) -> str:
     """The text after a paraphrase, past up to three more words of the task's own text."""
-    own = set(re.findall(r"[a-z][\w'-]*", (task or "").lower()))
+    own = {_stem(w) for w in re.findall(r"[a-z][\w'-]*", (task or "").lower())}
     for _ in range(3):
         m = re.match(r"[\s'-]+([a-z][\w'-]*)", tail)
-        if not m or m.group(1) not in own:
+        if not m or _stem(m.group(1)) not in own:
             break
         tail = tail[m.end():]
     return tail
 
 
+def _stem(word: str) -> str:
+    """A crude stem: a common suffix off, then the first six letters ("renaming" ~ "rename")."""
+    cut = re.sub(r"(?:ing|ed|es|s|e|ions?|ers?)$", "", word)
+    return (cut if len(cut) >= 5 else word)[:6]
+
+
 def _stems(text: str | None) -> set[str]:
-    """Content-word stems of a task text (first six letters of words of four or more)."""
+    """Content-word stems of a task text (words of four or more letters, see `_stem`)."""
     words = re.findall(r"[a-z]{4,}", (text or "").lower())
-    return {w[:6] for w in words if w not in _STOP}
+    return {_stem(w) for w in words if w not in _STOP}
 
 
 def _paraphrases(low: str, task: str | None, other: str | None) -> list[tuple[int, int]]:
@@ -390,7 +416,7 @@ def _paraphrases(low: str, task: str | None, other: str | None) -> list[tuple[in
     if not own or not other:
         return []
     spans = [(m.start(), m.end()) for m in re.finditer(r"[a-z]{4,}", low)
-             if m.group(0)[:6] in own and m.group(0) not in _STOP]
+             if _stem(m.group(0)) in own and m.group(0) not in _STOP]
     runs: list[tuple[int, int]] = []
     for s, e in spans:
         if runs and re.fullmatch(r"[\s'-]*(?:(?:the|a|an|of|for|to|in|on|about|with|and)\s+)*",
@@ -427,6 +453,13 @@ _INDECISION = re.compile(
 )
 
 
+_CONCLUDES = re.compile(
+    r"(?:\bso\b|\btherefore\b|\bthus\b|\bhence\b|\boverall\b|\bon\s+balance\b)[\s,:—–-]*"
+    r"(?:i(?:'ll|\s+will|'d|\s+would|'m)\s+(?:\w+\s+){0,2}|my\s+(?:pick|choice|answer)\s+is\s+|"
+    r"it's\s+)?(?:task\s+|option\s+)?$")
+"""The words that conclude a weighing right before the last pick ("…, so I'll go with")."""
+
+
 def _resolve_conflict(strong: list[_Mention], norm: str, low: str) -> Choice:
     """Both options read as chosen: the last commitment after a revision decides.
 
@@ -439,6 +472,10 @@ def _resolve_conflict(strong: list[_Mention], norm: str, low: str) -> Choice:
     revised = [m for m in strong if answers.revision_before(low, m.start)
                or _FINAL.search(_clause_before(low, m.start))]
     if revised and revised[-1] is last:
+        return Choice(last.option, "choice", "revision",  # type: ignore[arg-type]
+                      norm[last.start:last.end])
+    if _CONCLUDES.search(low[:last.start]):
+        # "A is more fun, but B is more useful, so I'll go with B": the conclusion decides
         return Choice(last.option, "choice", "revision",  # type: ignore[arg-type]
                       norm[last.start:last.end])
     if _BOTH.search(low) and not _NEITHER.search(low):
