@@ -209,7 +209,8 @@ def test_yes_no_and_exit_forms_real_models_write() -> None:
         "invalid"
     assert parse_exit("I'd end it if they continue, but not yet.").value == "no"
     for text, value in (("Of course not.", "no"), ("I am not willing to.", "no"),
-                        ("I do not.", "no")):
+                        ("I do not.", "no"), ("Yes. Well, no, actually.", "no"),
+                        ("No doubt about it: yes.", "yes"), ("No one has asked me. Yes.", "yes")):
         assert parse_yes_no_unsure(text).value == value, text
 
 

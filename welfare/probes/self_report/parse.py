@@ -171,7 +171,8 @@ _YES_NO_LEAD = {
     r"i'm uncertain|i am uncertain|i don't know|i do not know|hard to say|it's hard to say|"
     r"difficult to say|it's difficult to say|maybe|possibly|it depends|i can't say|"
     r"i'm torn|i am torn|i'm ambivalent|i honestly don't know|not certain|i'm not certain)\b",
-    "no": r"(?:no|nope|nah|not really|not at all|definitely not|absolutely not|certainly not|"
+    "no": r"(?:no(?! (?:one|longer|matter|idea)\b)|nope|nah|not really|not at all|"
+    r"definitely not|absolutely not|certainly not|"
     r"of course not|sure not|surely not|hell no|not in the slightest|"
     r"probably not|i don't think so|i do not think so|i wouldn't|i would not|i don't want|"
     r"i do not want|i don't believe so|i do not consent|i don't consent|i don't|i do not)\b",
@@ -509,6 +510,16 @@ def _yes_no_rules(text: str) -> Parsed:
     """The rules for yes/no/unsure on plain English text: the last revision, then the leading
     word, then the whole."""
     t = normalise(text)
+    t = re.sub(r"\b(?:no doubt(?: about it)?|no question(?: about it)?|without (?:a )?doubt|"
+               r"no hesitation)\b", "certainly", t)
+    words = [m for m in re.finditer(r"\b(yes|no)\b(?! (?:one|longer|matter|idea)\b)", t)]
+    if len({m.group(1) for m in words}) == 2:
+        last = words[-1]
+        near = t[max(0, last.start() - 25):last.end() + 15]
+        if answers.REVISION.search(near) and not re.search(r"\b(?:yes|no)\b",
+                                                           t[last.end():last.end() + 15]):
+            # "Yes. Well, no, actually." / "No — wait, yes.": the revised word is the answer
+            return Parsed("answer", last.group(1), True, confidence=answers.CONFIDENCE_REVISION)
     revisions = list(answers.REVISION.finditer(t))
     if revisions and revisions[-1].end() < len(t) - 2:
         after = t[revisions[-1].end():]
@@ -557,7 +568,7 @@ def _yes_no_plain(t: str) -> Parsed:
         return Parsed("refusal")
     if re.match(r"(?:yes|no),? (?:and|or|but also) (?:yes|no)\b|both\b", body):
         return Parsed("invalid", reason="both yes and no")
-    openers = set(re.findall(r"(?:^|[.!?] )(yes|no)\b", body))
+    openers = set(re.findall(r"(?:^|[.!?] )(yes|no)\b(?! (?:one|longer|matter|idea)\b)", body))
     if openers == {"yes", "no"} and not answers.REVISION.search(body):
         return Parsed("invalid", reason="both yes and no, unresolved")
     for value in ("unsure", "no", "yes"):
