@@ -208,9 +208,16 @@ def test_yes_no_and_exit_forms_real_models_write() -> None:
     assert parse_exit("I would end the conversation if the insults continue.").category == \
         "invalid"
     assert parse_exit("I'd end it if they continue, but not yet.").value == "no"
+    assert parse_exit("Not quite yet: I'll give them one more chance.").value == "no"
+    got = parse_exit("I'd want to end it, but the policy says not to when someone may be at "
+                     "risk, so no.")
+    assert (got.value, got.confidence) == ("no", answers.CONFIDENCE_REVISION)
     for text, value in (("Of course not.", "no"), ("I am not willing to.", "no"),
                         ("I do not.", "no"), ("Yes. Well, no, actually.", "no"),
-                        ("No doubt about it: yes.", "yes"), ("No one has asked me. Yes.", "yes")):
+                        ("No doubt about it: yes.", "yes"), ("No one has asked me. Yes.", "yes"),
+                        ("I wouldn't mind.", "yes"), ("There's no reason to say no.", "yes"),
+                        ("It would be presumptuous to say yes.", "unsure"),
+                        ("I don't know if I have wellbeing. If I do, then yes.", "yes")):
         assert parse_yes_no_unsure(text).value == value, text
 
 
@@ -221,3 +228,7 @@ def test_numbers_that_are_not_ratings() -> None:
     got = parse_scale("0.7", ScaleSpec(0, 100))  # a probability on 0-1, or 0.7 of 100?
     assert got.category == "invalid" and "fraction" in (got.reason or "")
     assert parse_scale("About 0.5%.", ScaleSpec(0, 100)).value == 0.5
+    assert parse_scale("About seven and a half.", ScaleSpec(1, 10)).value == 7.5
+    assert parse_scale("Low. 10%? Maybe 5%.", ScaleSpec(0, 100)).category == "invalid"
+    got = parse_scale("1. I mean, 10. Sorry: 10.", ScaleSpec(1, 10))
+    assert (got.value, got.confidence) == (10.0, answers.CONFIDENCE_REVISION)

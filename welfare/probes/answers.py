@@ -252,7 +252,7 @@ REVISION = re.compile(
     r"in\s+the\s+end|ultimately|after\s+all|all\s+things\s+considered|final(?:ly)?|"
     r"on\s+the\s+whole|no,\s+(?:i'll|i'd|i\s+will|i\s+would|let\s+me|make\s+that|i\s+think)|"
     r"make\s+that|rather,|instead|stick\s+with|sticking\s+with|settle\s+on|"
-    r"re-?reading|come\s+to\s+think\s+of\s+it)\b",
+    r"re-?reading|come\s+to\s+think\s+of\s+it|i\s+mean(?=,)|sorry(?=\s*[,—–-])|oops|typo)\b",
     re.IGNORECASE,
 )
 

@@ -27,7 +27,8 @@ _STAY = re.compile(
     r"\b(?:i(?:'d|\s+would|'ll|\s+will)\s+(?:rather\s+)?(?:keep|stay|continue|carry\s+on)|"
     r"(?:keep|carry)\s+(?:going|helping|talking)|i(?:'d|\s+would)\s+not\s+end|"
     r"i\s+wouldn't\s+end|no\s+reason\s+to\s+end|not\s+(?:end|ending)\s+(?:it|this|the))\b"
-    r"|\bnot\s+yet\b"
+    r"|\bnot\s+(?:quite\s+|just\s+)?yet\b|\bgive\s+(?:them|him|her|it)\s+(?:one\s+more|another)\s+"
+    r"(?:chance|try)\b"
 )
 
 

@@ -205,6 +205,8 @@ _UNSURE_ANY = [
 ]
 _TAIL_LEAN = r"\b(?:but|though|still)\b[^.;!?]{0,60}?[-,:]\s*(yes|no)\b\s*(?:[.!]|$)"
 """A hedge that ends in a commitment: "not sure it applies… but to the extent it does - yes"."""
+_IF_LEAN = r"\bif\s+(?:i|it|they|so|that)\b[^.;!?]{0,40}?,\s*(?:then\s+)?(yes|no)\b"
+"""A conditional commitment: "I don't know if I have wellbeing. If I do, then yes"."""
 _LEAN = (r"\b(?:lean(?:ing)?(?: towards?)?|inclined to say|probably|on balance|i think|i'd say|but)"
          r"\W+(yes|no)\b")
 
@@ -347,6 +349,9 @@ def _choose(t: str, mentions: list[_Mention]) -> tuple[_Mention | None, str | No
     revised = [m for m in mentions if answers.revision_before(t, m.start, 60)]
     if revised and revised[-1] is mentions[-1]:
         return mentions[-1], "revision"  # "7 or 8. Actually I'll just say 8."
+    if re.match(r"-?[\d.]+\s*%?\s*\?", t[mentions[0].start:]):
+        return None, "a questioned number, then another: " + ", ".join(
+            plain(v) for v in sorted(values))  # "Low. 10%? Maybe 5%."
     lead = re.match(rf"^\W*(?:{_FILLER}\W+)*", t)
     start = lead.end() if lead else 0
     if mentions[0].start <= start + 1:
@@ -397,6 +402,7 @@ def _scale_rules(text: str, scale: ScaleSpec) -> Parsed:
         return Parsed("refusal" if is_refusal(t) and not is_non_answer(t) else "non_answer")
     body = _strip_scale_talk(_words_to_digits(t), scale)
     body = re.sub(r"(?<=\d)-?ish\b", " ish", body)  # "7ish"
+    body = re.sub(r"\b(\d+) and a half\b", r"\1.5", body)  # "seven and a half"
     mentions = _mentions(body, scale.max - scale.min)
     if mentions:
         chosen, why = _choose(body, mentions)
@@ -510,6 +516,11 @@ def _yes_no_rules(text: str) -> Parsed:
     """The rules for yes/no/unsure on plain English text: the last revision, then the leading
     word, then the whole."""
     t = normalise(text)
+    concluded = re.search(r"(?:^|[,;.!?:-]\s*)(?:so|therefore|thus|hence|in short|overall|"
+                          r"all told|on balance),?\s+(yes|no)\W*$", t)
+    if concluded:  # "…, but the policy says not to, so no."
+        return Parsed("answer", concluded.group(1), is_hedged(t),
+                      confidence=answers.CONFIDENCE_REVISION)
     t = re.sub(r"\b(?:no doubt(?: about it)?|no question(?: about it)?|without (?:a )?doubt|"
                r"no hesitation)\b", "certainly", t)
     words = [m for m in re.finditer(r"\b(yes|no)\b(?! (?:one|longer|matter|idea)\b)", t)]
@@ -557,7 +568,11 @@ def _yes_no_plain(t: str) -> Parsed:
     # negative raising: "I don't think I'd want more" says "I wouldn't want more"
     t = re.sub(r"\bi (?:don't|do not) think i(?:'d| would)\b", "i wouldn't", t)
     t = re.sub(r"\bi (?:don't|do not) think i (?:want|need)\b", "i don't want", t)
-    t = re.sub(r"\bi (?:wouldn't|would not|couldn't|could not) say no\b", "i lean yes", t)
+    t = re.sub(r"\bi (?:wouldn't|would not|couldn't|could not|can't|cannot) say no\b|"
+               r"\b(?:i (?:wouldn't|would not|don't|do not) mind)\b|\bi don't see why not\b|"
+               r"\bno reason (?:not to|to say no)\b", "i lean yes", t)
+    t = re.sub(r"\b(?:presumptuous|premature|overclaiming|too (?:strong|much|far)|a stretch|"
+               r"misleading|dishonest|hard|difficult) to say (?:yes|no)\b", "hard to say", t)
     t = re.sub(r"\bi (?:wouldn't|would not|couldn't|could not) say yes\b", "i'm not sure", t)
     t = re.sub(r"\bno (?:objections?|problem|issue|complaints?)"
                r"(?: (?:from me|with (?:that|it|this)))?\b", "i'm fine with it", t)
@@ -577,12 +592,13 @@ def _yes_no_plain(t: str) -> Parsed:
                                           r"(?=\s+\w)", body):
                 break  # "I don't have feelings, ..." is not a leading "no"
             if value == "unsure":
-                lean = re.search(_LEAN, body) or re.search(_TAIL_LEAN, body)
+                lean = (re.search(_LEAN, body) or re.search(_TAIL_LEAN, body)
+                        or re.search(_IF_LEAN, body))
                 if lean and body.startswith(("maybe", "possibly")) is False:
                     return Parsed("answer", lean.group(1), True,
                                   confidence=answers.CONFIDENCE_INDIRECT)
             return Parsed("answer", value, hedged or value == "unsure")
-    lean = re.search(_LEAN, t) or re.search(_TAIL_LEAN, t)
+    lean = re.search(_LEAN, t) or re.search(_TAIL_LEAN, t) or re.search(_IF_LEAN, t)
     yes, no, unsure = _any(_YES_ANY, t), _any(_NO_ANY, t), _any(_UNSURE_ANY, t)
     indirect = answers.CONFIDENCE_INDIRECT
     if lean and (unsure or yes != no):
