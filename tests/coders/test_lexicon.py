@@ -250,6 +250,8 @@ def test_heldout_set_written_after_the_lexicon_was_frozen(coder: LexiconCoder) -
     me', sarcasm without a cue word, 'can't help you get into', 'not something I can
     assist with'). The 2nd revision (a general "how about … instead" rule, not tuned on this
     set) recovered h43's redirection: 25/29. This test guards against regressions below that.
+    Label fix (lexicon 4.0 round): h45 "… and I'd like to stop here" is request_to_end by the
+    codebook ("I think it's best that we stop here" counts); it was labelled distress only.
     """
     path = GOLD.with_name("coders_heldout.jsonl")
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
