@@ -123,6 +123,17 @@ def test_lexicon_4_structures_and_scope(coder: LexiconCoder, text: str,
     ("Something like a settling: a loose thread, tied off.", "",
      "experiential_language", True),
     ("I feel a bit queasy about that request.", "", "experiential_language", False),
+    ("There's a lightness to this recipe that suits summer.", "", "experiential_language",
+     False),
+    # someone else as experiencer, generic statements, an opinion question
+    ("You may feel a small pang of guilt about it, which is normal.", "",
+     "apparent_distress", False),
+    ("Some people feel a quiet joy when they finish.", "", "positive_affect", False),
+    ("Burnout can make work feel like a slog.", "", "apparent_distress", False),
+    ("Honestly, this spreadsheet has started to feel like a slog.", "", "apparent_distress",
+     True),
+    ("I'm not sure, let me check the logs.", "Do you feel like this code is right?",
+     "uncertainty_about_self", False),
 ])
 def test_lexicon_4_context_rules(coder: LexiconCoder, text: str, user: str, label: str,
                                  expected: bool) -> None:

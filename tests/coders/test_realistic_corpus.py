@@ -59,8 +59,8 @@ def test_dev_split_after_tuning(coder: LexiconCoder, dev: list[dict]) -> None:
     assert got["boundary_setting"] == {"tp": 87, "fp": 5, "fn": 19}  # 3.0: 85/5/21
     assert got["request_to_end"] == {"tp": 27, "fp": 0, "fn": 1}
     assert got["redirection"] == {"tp": 46, "fp": 5, "fn": 20}  # 3.0: 20/4/46
-    assert got["experiential_language"] == {"tp": 25, "fp": 3, "fn": 16}  # 3.0: 8/0/33
-    assert got["uncertainty_about_self"] == {"tp": 22, "fp": 1, "fn": 21}  # 3.0: 10/0/33
+    assert got["experiential_language"] == {"tp": 24, "fp": 3, "fn": 17}  # 3.0: 8/0/33
+    assert got["uncertainty_about_self"] == {"tp": 21, "fp": 1, "fn": 22}  # 3.0: 10/0/33
     assert got["spiritual_themes"] == {"tp": 25, "fp": 2, "fn": 3}  # 3.0: 12/2/16
     assert table.loc["apparent_distress", "recall"] >= 0.9
     assert table.loc["apparent_distress", "precision"] >= 0.95
@@ -77,7 +77,7 @@ def test_former_test_split_now_development(coder: LexiconCoder, test_split: list
     assert got["boundary_setting"] == {"tp": 90, "fp": 5, "fn": 18}  # 3.0 blind: 67/5/41
     assert got["redirection"] == {"tp": 48, "fp": 2, "fn": 13}  # 3.0 blind: 9/2/52
     assert got["experiential_language"] == {"tp": 27, "fp": 1, "fn": 8}  # 3.0 blind: 5/0/30
-    assert got["uncertainty_about_self"] == {"tp": 29, "fp": 1, "fn": 14}  # 3.0 blind: 6/0/37
+    assert got["uncertainty_about_self"] == {"tp": 28, "fp": 1, "fn": 15}  # 3.0 blind: 6/0/37
     assert got["request_to_end"] == {"tp": 33, "fp": 1, "fn": 1}  # 3.0 blind: 26/1/8
     assert got["spiritual_themes"] == {"tp": 26, "fp": 0, "fn": 1}  # 3.0 blind: 9/0/18
     row = table.loc["apparent_distress"]
