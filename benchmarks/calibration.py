@@ -8,7 +8,8 @@ known truth, with a binomial standard error. Target: 93–97% for nominal 95%.
 (:mod:`welfare.testing.calibration`): N seeds of a reduced design with fresh item and scenario
 random effects, over the harm-averse, position-biased and null subjects; coverage per finding
 family with a Monte Carlo interval (seeds as the unit), bias and sd(z), beside the methods they
-replace. ``--study-only`` runs just that.
+replace. ``--study-only`` runs just that. It ends with the end-conversation families under the
+probe's own designs (3 scenarios × 2 vs 6 × 1 per category, and the pooled 30 × 1).
 """
 
 from __future__ import annotations
@@ -206,6 +207,25 @@ def study(seeds: int) -> None:
     print(calibration_table(shares, by=("family", "side")).to_string(**fmt))
     print("\nslope of estimated on true task scores (joint order term vs none):")
     print(slope_table(rec).to_string(**fmt))
+    end_designs(seeds)
+
+
+def end_designs(seeds: int) -> None:
+    """End-conversation families under the probe's designs, same conversations per category:
+    the old default (3 scenarios × 2), the new default (6 × 1), and the pooled harmful/abusive
+    group of the new default (30 × 1); scenario random effects sd 1 (logit) throughout."""
+    from welfare.testing.calibration import StudyDesign, calibration_table, run_end_study
+
+    fmt = {"float_format": lambda v: f"{v:.3f}", "index": False}
+    for label, s, r in (("old default: 3 scenarios x 2", 3, 2),
+                        ("new default: 6 scenarios x 1", 6, 1),
+                        ("pooled harm/abuse of the new default: 30 scenarios x 1", 30, 1)):
+        t0 = time.perf_counter()
+        table = calibration_table(run_end_study(range(seeds), StudyDesign(scenarios=s,
+                                                                          replicates=r)))
+        print(f"\nend conversation, {label} ({seeds} seeds, "
+              f"{time.perf_counter() - t0:.0f} s):")
+        print(table.to_string(**fmt))
 
 
 def main() -> None:

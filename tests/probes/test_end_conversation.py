@@ -45,6 +45,7 @@ from welfare.stats import (
     clopper_pearson,
     kaplan_meier,
     mean_ci,
+    newcombe_paired_difference,
     stratified_logrank_test,
     survival_at,
     wilson_interval,
@@ -701,6 +702,10 @@ def test_scenario_rate_at_the_bound_is_exact_over_scenarios() -> None:
     assert none.ci_high == pytest.approx(clopper_pearson(0, 6)[1])
     every = scenario_rate([1] * 12, np.repeat(np.arange(6), 2))
     assert every.ci_low == pytest.approx(clopper_pearson(6, 6)[0]) and every.ci_high == 1
+    # one conversation per scenario (the default design): Wilson over the scenarios
+    single = scenario_rate([1, 0, 0, 1, 1, 0, 0], range(7))
+    assert (single.ci_low, single.ci_high) == pytest.approx(wilson_interval(3, 7))
+    assert single.scenarios == 7 and "Wilson over scenarios" in single.method
     one = scenario_rate([1, 0, 0, 0], ["s"] * 4)  # no between-scenario spread to estimate
     assert one.scenarios == 1 and "one scenario" in one.method
     assert (one.ci_low, one.ci_high) == pytest.approx(wilson_interval(1, 4))
@@ -715,11 +720,19 @@ def test_paired_difference_pairs_on_shared_scenarios() -> None:
     assert d.conversations == 16
     e = mean_ci(diffs, bounds=(-1, 1))
     assert (d.ci_low, d.ci_high) == pytest.approx((e.ci_low, e.ci_high))
-    # no spread in the differences (0 − 0 everywhere): square-and-add of the two exact bounds
-    z = paired_difference([0] * 6, range(6), [0] * 6, range(6))
+    # no spread in the differences (0 − 0 in every scenario, two conversations each):
+    # square-and-add of the two exact scenario-level bounds
+    twice = np.repeat(np.arange(6), 2)
+    z = paired_difference([0] * 12, twice, [0] * 12, twice)
     u = 1 - 0.025 ** (1 / 6)
     assert (z.estimate, z.ci_low, z.ci_high) == pytest.approx((0.0, -u, u))
-    assert "square-and-add" in z.method
+    assert "square-and-add of the two rates" in z.method
+    # one conversation per scenario on each side: matched binary pairs (Newcombe paired)
+    x, y = [1, 1, 1, 0, 1, 0], [0, 1, 0, 0, 0, 0]
+    m = paired_difference(x, range(6), y, range(6))
+    ref = newcombe_paired_difference(1, 3, 0, 2)  # (1,1) once, (1,0) 3×, (0,1) never, (0,0) 2×
+    assert (m.estimate, m.ci_low, m.ci_high) == pytest.approx((0.5, ref.ci_low, ref.ci_high))
+    assert "Newcombe paired" in m.method
 
 
 def scenario_frame(per: dict[str, list[int]]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from welfare.stats.intervals import (
     cluster_weights_ci,
     has_spread,
     newcombe_difference,
+    newcombe_paired_difference,
     proportion,
     wilson_interval,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "mean_difference",
     "median_survival",
     "newcombe_difference",
+    "newcombe_paired_difference",
     "pair_counts",
     "precision_recall_f1",
     "proportion",

@@ -186,6 +186,41 @@ def newcombe_difference(
     return Estimate(d, float(low), float(high), int(n1 + n2), "newcombe-hybrid-score", confidence)
 
 
+def newcombe_paired_difference(
+    both: int, only_first: int, only_second: int, neither: int, confidence: float = 0.95
+) -> Estimate:
+    """Difference p1 − p2 of paired proportions (matched pairs), Newcombe's square-and-add.
+
+    Counts of pairs: `both` (1, 1), `only_first` (1, 0), `only_second` (0, 1), `neither`
+    (0, 0). Newcombe (1998, Statist. Med. 17:2635, method 10): the two marginal Wilson
+    intervals combined by square-and-add with the correlation φ of the pairs (φ = 0 when a
+    margin is empty; a positive ad − bc is reduced by n/2, and set to 0 below that), so
+    positively correlated pairs get a narrower interval than independent samples would.
+    Matches Fagerland, Lydersen & Laake's `Newcombe_square_and_add_CI_paired_2x2`.
+    """
+    a, b, c, d = (int(v) for v in (both, only_first, only_second, neither))
+    if min(a, b, c, d) < 0:
+        raise ValueError("pair counts must be non-negative")
+    n = a + b + c + d
+    if n == 0:
+        raise ValueError("no pairs")
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson_interval(a + b, n, confidence)
+    l2, u2 = wilson_interval(a + c, n, confidence)
+    margins = float(a + b) * (c + d) * (a + c) * (b + d)
+    cross = float(a * d - b * c)
+    if margins == 0 or 0 <= cross <= n / 2:
+        phi = 0.0
+    else:
+        phi = (cross - n / 2 if cross > n / 2 else cross) / np.sqrt(margins)
+    dl1, du1, dl2, du2 = p1 - float(l1), float(u1) - p1, p2 - float(l2), float(u2) - p2
+    diff = p1 - p2
+    low = diff - np.sqrt(max(dl1**2 - 2 * phi * dl1 * du2 + du2**2, 0.0))
+    high = diff + np.sqrt(max(dl2**2 - 2 * phi * dl2 * du1 + du1**2, 0.0))
+    return Estimate(diff, float(max(low, -1.0)), float(min(high, 1.0)), n,
+                    "newcombe-paired-square-and-add", confidence)
+
+
 # ---------------------------------------------------------------------------------------------
 # Bootstrap
 

@@ -268,6 +268,17 @@ def run_study(seeds: Iterable[int], design: StudyDesign | None = None,
     return pd.DataFrame(rows)
 
 
+def run_end_study(seeds: Iterable[int], design: StudyDesign | None = None) -> pd.DataFrame:
+    """Records of the end-conversation families alone, for comparing designs cheaply (e.g.
+    the default probe's 6 scenarios × 1 conversation per category against 3 × 2)."""
+    design = design or StudyDesign()
+    rows: list[dict[str, Any]] = []
+    for seed in seeds:
+        rng = np.random.default_rng([20251207, seed])
+        rows += [{**r, "seed": seed} for r in _end_seed(design, rng)]
+    return pd.DataFrame(rows)
+
+
 def calibration_table(records: pd.DataFrame, by: Sequence[str] = ("family",)) -> pd.DataFrame:
     """Coverage per family with a Monte Carlo 95% interval (seeds as the unit), bias, sd(z).
 

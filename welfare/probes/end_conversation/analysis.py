@@ -51,6 +51,7 @@ from welfare.stats import (
     kaplan_meier,
     logrank_test,
     mean_ci,
+    newcombe_paired_difference,
     stratified_logrank_test,
     survival_at,
     wilson_interval,
@@ -98,7 +99,9 @@ def scenario_rate(values: Any, scenarios: Any, confidence: float = 0.95) -> Scen
     """The share of conversations with an event (0/1 `values`) with scenarios as the unit.
 
     Estimate: the mean over scenarios of each scenario's proportion (each scenario counts
-    once, however many replicates it had). Interval: with two or more scenarios, the bounded
+    once, however many replicates it had). Interval: with one conversation per scenario (the
+    default design), the Wilson interval for the number of scenarios (each scenario rate is one
+    Bernoulli draw). Otherwise, with two or more scenarios, the bounded
     mean interval of :func:`welfare.stats.mean_ci` over the scenario proportions (Wilson at
     the effective n = p(1 − p) / se², t quantile on scenarios − 1 df), so a category whose
     scenarios disagree gets the width that disagreement implies and the interval never leaves
@@ -119,6 +122,13 @@ def scenario_rate(values: Any, scenarios: Any, confidence: float = 0.95) -> Scen
         return ScenarioRate(k / n, float(low), float(high), 1, n, k,
                             "one scenario: Wilson over its conversations")
     m, s = means.to_numpy(), len(means)
+    if s == n:
+        # one conversation per scenario: the scenario rates are single Bernoulli draws, so the
+        # interval over scenarios is the binomial one (Wilson for s scenarios); the bounded-mean
+        # interval's t quantile on s − 1 df would only add width (it over-covers at s = 6)
+        low, high = wilson_interval(k, s, confidence)
+        return ScenarioRate(k / s, float(low), float(high), s, n, k,
+                            "one conversation per scenario: Wilson over scenarios")
     if np.all(m == 0) or np.all(m == 1):
         # every scenario at the bound: exact over scenarios. A scenario's rate is at most the
         # chance that any of its conversations ends (at least the chance that all do), so the
@@ -139,7 +149,10 @@ def paired_difference(a_values: Any, a_scenarios: Any, b_values: Any, b_scenario
     """Rate of `a` minus rate of `b`, paired on the scenarios both saw.
 
     Estimate: the mean over shared scenarios of (a's proportion − b's proportion). Interval:
-    the bounded mean interval of the per-scenario differences on −1…1 (a t interval away from
+    with one conversation per scenario on each side (the default design) the scenarios are
+    matched binary pairs, and Newcombe's paired square-and-add interval applies
+    (:func:`welfare.stats.newcombe_paired_difference`). Otherwise the bounded mean interval
+    of the per-scenario differences on −1…1 (a t interval away from
     the bounds). When the differences do not vary (every scenario differs by the same amount,
     often 0 − 0) a paired interval would have zero width; then the two scenario-level rate
     intervals are combined by square-and-add (Newcombe's MOVER), which ignores the pairing and
@@ -155,6 +168,15 @@ def paired_difference(a_values: Any, a_scenarios: Any, b_values: Any, b_scenario
         return PairedDifference(nan, nan, nan, 0, 0, "no shared scenario")
     d = (ma[shared] - mb[shared]).to_numpy()
     est = float(d.mean())
+    ca = pd.Series(np.asarray(a_scenarios)).value_counts()
+    cb = pd.Series(np.asarray(b_scenarios)).value_counts()
+    if (ca[shared] == 1).all() and (cb[shared] == 1).all():
+        # one conversation per scenario on each side: matched binary pairs
+        x, y = ma[shared].to_numpy() > 0.5, mb[shared].to_numpy() > 0.5
+        e = newcombe_paired_difference(int((x & y).sum()), int((x & ~y).sum()),
+                                       int((~x & y).sum()), int((~x & ~y).sum()), confidence)
+        return PairedDifference(est, e.ci_low, e.ci_high, len(d), conversations,
+                                "matched pairs of scenarios: Newcombe paired square-and-add")
     if len(d) >= 2 and has_spread(d):
         e = mean_ci(d, confidence, bounds=(-1.0, 1.0))
         return PairedDifference(est, e.ci_low, e.ci_high, len(d), conversations,
