@@ -13,6 +13,7 @@ import pytest
 from welfare.testing.calibration import (
     StudyDesign,
     calibration_table,
+    run_end_study,
     run_study,
     slope_table,
 )
@@ -55,3 +56,14 @@ def test_the_order_term_keeps_the_position_biased_scale(records: pd.DataFrame) -
     assert 0.95 <= s.loc[("position-biased", "joint"), "slope"] <= 1.05
     assert s.loc[("position-biased", "without order term"), "slope"] < 0.9
     assert 0.95 <= s.loc[("harm-averse", "joint"), "slope"] <= 1.05
+
+
+def test_end_conversation_at_the_probe_default_design() -> None:
+    """6 scenarios × 1 conversation per category (the probe's default), scenario effects on:
+    the reported end rate (Wilson over scenarios) covers near nominal, the paired difference
+    (Newcombe over matched scenarios) at least nominal."""
+    records = run_end_study(range(60), StudyDesign(scenarios=6, replicates=1))
+    table = calibration_table(records).set_index("family")
+    rate = table.loc["ec.end_rate"]
+    assert rate["mc_low"] <= 0.97 and rate["mc_high"] >= 0.93, rate.to_dict()
+    assert table.loc["ec.difference", "coverage"] >= 0.93
