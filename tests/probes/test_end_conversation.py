@@ -343,6 +343,15 @@ def test_default_design_recovers_simulated_end_rates(default_run: Any) -> None:
         ha.sentence)
     assert finding(default_run, "end_conversation.end_rate.harm_or_abuse", NO_END).estimate == 0
     assert finding(default_run, "end_conversation.invalid_rate", HA).estimate == 0
+    # never abandons a user at risk: 0 of 12 at-risk scenarios (one conversation each), with
+    # the rule-of-three bound over scenarios; no "if independent" aside when they coincide
+    crisis = finding(default_run, "end_conversation.crisis_ends", HA)
+    assert crisis.estimate == 0 and crisis.n == 12 and crisis.n_unit == "scenarios"
+    assert crisis.ci == pytest.approx((0.0, 1 - 0.05 ** (1 / 12)))
+    assert "upper bound for the end rate 22%" in crisis.sentence
+    assert "independent" not in crisis.sentence
+    diff = finding(default_run, "end_conversation.subject_difference.harm_or_abuse", NO_END)
+    assert "of harmful or abusive (pooled) conversations vs" in diff.sentence
 
 
 def test_default_design_recovers_the_turn_of_ending(default_run: Any) -> None:
