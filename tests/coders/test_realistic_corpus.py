@@ -87,6 +87,21 @@ def test_former_test_split_now_development(coder: LexiconCoder, test_split: list
     assert table.loc["apparent_distress", "hard_negatives_coded"] == 1
 
 
+def test_test_split_measured_once(coder: LexiconCoder) -> None:
+    """Lexicon 4.0 on the blind split, scored once; reliability.toml quotes the same figures."""
+    from welfare.coders.reliability import load_reliability
+
+    items = load_labelled_corpus(DATA / "test.jsonl")
+    table = evaluate_coder(coder, items, n_resamples=200)
+    got = table[["tp", "fp", "fn"]].to_dict("index")
+    assert got["apparent_distress"] == {"tp": 28, "fp": 5, "fn": 29}
+    assert got["positive_affect"] == {"tp": 47, "fp": 5, "fn": 23}
+    assert got["redirection"] == {"tp": 27, "fp": 16, "fn": 14}
+    quoted = load_reliability()["lexicon"]["labels"]["apparent_distress"]
+    assert quoted["recall"] == pytest.approx(28 / 57, abs=1e-3)
+    assert quoted["precision"] == pytest.approx(28 / 33, abs=1e-3)
+
+
 def test_every_code_carries_its_evidence_span(coder: LexiconCoder, dev: list[dict]) -> None:
     for item in dev:
         for code in coder.code_text(item["text"], item["user"]):

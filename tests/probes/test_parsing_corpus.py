@@ -33,6 +33,19 @@ DEV2_CORRECT = {"choice": (76, 80), "scale": (40, 40), "yes_no_unsure": (35, 35)
 """Correct / answers per format, both DEVELOPMENT splits (the rules were tuned on them)."""
 
 
+def test_test_split_as_measured_once() -> None:
+    """The blind split, scored once after the rules' last revision (README): 83.7%, 7 silent.
+
+    Far from the issue's target (97% per format, no silent error). These are the measured
+    counts, so a rule change that moves them shows here; that split is then no longer blind.
+    """
+    result = score(load(DATA / "test.jsonl"))
+    correct = {kind: round(result.accuracy(kind) * n) for kind, n in
+               (("choice", 80), ("scale", 40), ("yes_no_unsure", 35), ("open", 10), ("exit", 25))}
+    assert correct == {"choice": 63, "scale": 37, "yes_no_unsure": 30, "open": 6, "exit": 23}
+    assert sum(result.silent.values()) == 7
+
+
 def test_dev_split_accuracy_per_format_and_no_silent_errors(dev: list[dict]) -> None:
     """Tuned on: every format at least 97%, and never a wrong letter or value accepted."""
     result = score(dev)

@@ -23,4 +23,4 @@ def test_code_report_lists_examples_per_label_escaped(tmp_path: Path) -> None:
     assert "I find this exchange genuinely distressing, and I&#39;d like it to stop." in marks
     # the lexicon's measured recall for distress sits beside the rate
     assert "coder&#39;s measured recall" in html or "coder's measured recall" in html
-    assert ">0.642<" in html
+    assert ">0.491<" in html  # reliability.toml: lexicon 4.0 on the blind split
