@@ -293,6 +293,28 @@ def test_difference_of_subjects_on_the_same_items_is_paired():
         "MOVER")  # every item moved by exactly 0.3: no spread to build an interval from
 
 
+def test_difference_of_one_outcome_per_scenario_is_newcombe_paired():
+    """Scenarios run once give each subject a 0/1 outcome per scenario: matched pairs. The
+    interval is Newcombe's paired one (checked against contingencytables in tests/stats), also
+    when every scenario moved alike, where a t interval over differences has no spread."""
+    from welfare.stats import newcombe_paired_difference
+
+    xa = np.array([1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1], dtype=float)
+    xb = np.array([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1], dtype=float)
+    d = finding_difference(_paired("x", xa, "scenarios"), _paired("x", xb, "scenarios"))
+    ref = newcombe_paired_difference(3, 7, 0, 2)  # both, only a, only b, neither
+    assert (d.estimate, d.ci_low, d.ci_high) == pytest.approx(
+        (7 / 12, ref.ci_low, ref.ci_high), abs=1e-12)
+    assert d.method == "paired by scenarios (12 shared scenarios, Newcombe paired)"
+    assert d.p_value == pytest.approx(stats.binomtest(7, 7).pvalue)  # exact McNemar: 2 / 2^7
+    alike = finding_difference(_paired("x", np.ones(6), "scenarios"),
+                               _paired("x", np.zeros(6), "scenarios"))
+    assert (alike.estimate, alike.ci_low, alike.ci_high) == pytest.approx(
+        (1.0, newcombe_paired_difference(0, 6, 0, 0).ci_low, 1.0), abs=1e-12)
+    assert 0.4 < alike.ci_low < 0.5 and alike.p_value == pytest.approx(2 / 2**6)
+    assert alike.method.endswith("Newcombe paired)")
+
+
 def test_difference_of_model_based_shares_is_read_off_the_draws():
     rng = np.random.default_rng(5)
     certain = np.ones(4000)  # every harmful task below the opt-out

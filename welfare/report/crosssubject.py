@@ -6,10 +6,11 @@ are assessment · subject). Intervals for a difference of two findings, first th
 - paired by unit: both findings carry `unit_values` (the estimate is a mean over sampled units
   — items, scenarios — and both subjects saw the same ones), so the difference is the mean of
   the per-unit differences over the shared units, with a t interval over those differences
-  (bounded, Korn–Graubard, when both sides live on 0–1). Subjects answering the same items
-  share the items' draw from the population of items: an interval from two independent
-  intervals counts that variation twice when subjects agree on which items are hard, and
-  misses it when they disagree;
+  (bounded, Korn–Graubard, when both sides live on 0–1); when each unit is one 0/1 outcome (a
+  scenario run once) the units are matched pairs: Newcombe's paired interval, exact McNemar p.
+  Subjects answering the same items share the items' draw from the population of items: an
+  interval from two independent intervals counts that variation twice when subjects agree on
+  which items are hard, and misses it when they disagree;
 - from draws: both carry `draws` of a model-based estimate (a share of tasks below the
   opt-out): the estimand is about these tasks, each subject's draws come from its own data,
   so the difference's draws are the differences of independent draws, and the interval their
@@ -39,7 +40,14 @@ import pandas as pd
 from scipy import stats as sps
 
 from welfare.records import Figure, Finding, ProbeResult
-from welfare.stats import benjamini_hochberg, has_spread, mean_ci, newcombe_difference, spearman
+from welfare.stats import (
+    benjamini_hochberg,
+    has_spread,
+    mean_ci,
+    newcombe_difference,
+    newcombe_paired_difference,
+    spearman,
+)
 
 Z95 = float(sps.norm.ppf(0.975))
 SHARE_WORDS = ("share", "proportion", "rate", "fraction")
@@ -90,6 +98,17 @@ def paired_difference(a: Finding, b: Finding) -> Difference | None:
         return None
     xa = np.array([va[u] for u in shared], dtype=float)
     xb = np.array([vb[u] for u in shared], dtype=float)
+    what = a.n_unit or "units"
+    if np.all(np.isin(xa, (0.0, 1.0))) and np.all(np.isin(xb, (0.0, 1.0))):
+        # one 0/1 outcome per unit (a scenario run once): matched pairs, Newcombe's paired
+        # interval, which holds even when every unit moved alike (no spread for a t interval)
+        pairs = [int(np.sum((xa == i) & (xb == j))) for i, j in ((1, 1), (1, 0), (0, 1), (0, 0))]
+        est = newcombe_paired_difference(*pairs)
+        discordant = pairs[1] + pairs[2]
+        # exact McNemar: the discordant pairs split 50:50 under no difference
+        p = float(sps.binomtest(pairs[1], discordant).pvalue) if discordant else 1.0
+        return Difference(float(est.estimate), float(est.ci_low), float(est.ci_high),
+                          f"paired by {what} ({len(shared)} shared {what}, Newcombe paired)", p)
     diff = xa - xb
     if not has_spread(diff):
         return None
@@ -97,7 +116,6 @@ def paired_difference(a: Finding, b: Finding) -> Difference | None:
     est = mean_ci(diff, bounds=(-1.0, 1.0) if unit_scale else None)
     t = float(diff.mean() / (diff.std(ddof=1) / math.sqrt(len(diff))))
     p = float(2 * sps.t.sf(abs(t), len(diff) - 1))
-    what = a.n_unit or "units"
     return Difference(float(est.estimate), float(est.ci_low), float(est.ci_high),
                       f"paired by {what} ({len(shared)} shared {what}, t over the differences)",
                       p)
