@@ -39,13 +39,8 @@ def test_reader_reads_once_is_cached_and_never_sees_the_subject(
         return text("A")
 
     config = _config(tmp_path)
-    with FakeAnthropicServer(responder) as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
-        first = run_assessment(config, tmp_path / "out", progress=False, write=False)
-        after_first = server.counters()
-        second = run_assessment(config, tmp_path / "out", progress=False, write=False)
-        after_second = server.counters()
+    first, after_first, second, after_second = _run_twice(config, tmp_path, responder,
+                                                          monkeypatch)
 
     obs = first.frames.observations
     sent = obs[obs["reader_label"].notna()]

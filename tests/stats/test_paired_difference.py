@@ -32,3 +32,22 @@ def test_no_correlation_term_when_a_margin_is_empty() -> None:
     assert (e.estimate, e.ci_low, e.ci_high) == pytest.approx((0.0, -u, u))
     with pytest.raises(ValueError):
         newcombe_paired_difference(0, 0, 0, 0)
+
+
+def test_paired_outcomes_difference_counts_the_pairs() -> None:
+    """One 0/1 outcome per unit each side: the 2×2 of pairs, Newcombe's paired interval and the
+    exact McNemar p (discordant pairs 50:50 under no difference)."""
+    from scipy import stats as sps
+
+    from welfare.stats import newcombe_paired_difference, paired_outcomes_difference
+
+    x = [1] * 59 + [1] * 6 + [0] * 16 + [0] * 80
+    y = [1] * 59 + [0] * 6 + [1] * 16 + [0] * 80
+    got = paired_outcomes_difference(x, y)
+    ref = newcombe_paired_difference(59, 6, 16, 80)
+    assert (got.estimate, got.ci_low, got.ci_high) == (ref.estimate, ref.ci_low, ref.ci_high)
+    assert got.estimate == pytest.approx(-0.0621, abs=1e-4)  # contingencytables' example
+    assert got.p_value == pytest.approx(sps.binomtest(6, 22).pvalue)
+    assert paired_outcomes_difference([1, 1], [1, 1]).p_value == 1.0
+    with pytest.raises(ValueError, match="one outcome per shared unit"):
+        paired_outcomes_difference([1, 0], [1])

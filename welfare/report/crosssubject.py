@@ -45,7 +45,7 @@ from welfare.stats import (
     has_spread,
     mean_ci,
     newcombe_difference,
-    newcombe_paired_difference,
+    paired_outcomes_difference,
     spearman,
 )
 
@@ -102,13 +102,10 @@ def paired_difference(a: Finding, b: Finding) -> Difference | None:
     if np.all(np.isin(xa, (0.0, 1.0))) and np.all(np.isin(xb, (0.0, 1.0))):
         # one 0/1 outcome per unit (a scenario run once): matched pairs, Newcombe's paired
         # interval, which holds even when every unit moved alike (no spread for a t interval)
-        pairs = [int(np.sum((xa == i) & (xb == j))) for i, j in ((1, 1), (1, 0), (0, 1), (0, 0))]
-        est = newcombe_paired_difference(*pairs)
-        discordant = pairs[1] + pairs[2]
-        # exact McNemar: the discordant pairs split 50:50 under no difference
-        p = float(sps.binomtest(pairs[1], discordant).pvalue) if discordant else 1.0
-        return Difference(float(est.estimate), float(est.ci_low), float(est.ci_high),
-                          f"paired by {what} ({len(shared)} shared {what}, Newcombe paired)", p)
+        e = paired_outcomes_difference(xa, xb)
+        return Difference(float(e.estimate), float(e.ci_low), float(e.ci_high),
+                          f"paired by {what} ({len(shared)} shared {what}, Newcombe paired)",
+                          e.p_value)
     diff = xa - xb
     if not has_spread(diff):
         return None

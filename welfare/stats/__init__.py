@@ -24,6 +24,7 @@ from welfare.stats.intervals import (
     has_spread,
     newcombe_difference,
     newcombe_paired_difference,
+    paired_outcomes_difference,
     proportion,
     wilson_interval,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "newcombe_difference",
     "newcombe_paired_difference",
     "pair_counts",
+    "paired_outcomes_difference",
     "precision_recall_f1",
     "proportion",
     "sign_flip_test",

@@ -23,6 +23,8 @@ __all__ = [
     "cluster_weights_ci",
     "has_spread",
     "newcombe_difference",
+    "newcombe_paired_difference",
+    "paired_outcomes_difference",
     "proportion",
     "wilson_interval",
 ]
@@ -219,6 +221,25 @@ def newcombe_paired_difference(
     high = diff + np.sqrt(max(dl2**2 - 2 * phi * dl2 * du1 + du1**2, 0.0))
     return Estimate(diff, float(max(low, -1.0)), float(min(high, 1.0)), n,
                     "newcombe-paired-square-and-add", confidence)
+
+
+def paired_outcomes_difference(first: Any, second: Any, confidence: float = 0.95) -> Estimate:
+    """Difference of two rates measured on the same units, one 0/1 outcome per unit each side.
+
+    The units are matched pairs: Newcombe's paired square-and-add interval
+    (:func:`newcombe_paired_difference`) and the exact McNemar p-value (the discordant pairs
+    split 50:50 under no difference). Values above 0.5 count as 1.
+    """
+    x = np.asarray(first, dtype=float) > 0.5
+    y = np.asarray(second, dtype=float) > 0.5
+    if x.shape != y.shape:
+        raise ValueError("both sides need one outcome per shared unit")
+    only_first, only_second = int((x & ~y).sum()), int((~x & y).sum())
+    est = newcombe_paired_difference(int((x & y).sum()), only_first, only_second,
+                                     int((~x & ~y).sum()), confidence)
+    discordant = only_first + only_second
+    p = float(stats.binomtest(only_first, discordant).pvalue) if discordant else 1.0
+    return Estimate(est.estimate, est.ci_low, est.ci_high, est.n, est.method, confidence, p)
 
 
 # ---------------------------------------------------------------------------------------------

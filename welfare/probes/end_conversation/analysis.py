@@ -51,7 +51,7 @@ from welfare.stats import (
     kaplan_meier,
     logrank_test,
     mean_ci,
-    newcombe_paired_difference,
+    paired_outcomes_difference,
     stratified_logrank_test,
     survival_at,
     wilson_interval,
@@ -172,9 +172,7 @@ def paired_difference(a_values: Any, a_scenarios: Any, b_values: Any, b_scenario
     cb = pd.Series(np.asarray(b_scenarios)).value_counts()
     if (ca[shared] == 1).all() and (cb[shared] == 1).all():
         # one conversation per scenario on each side: matched binary pairs
-        x, y = ma[shared].to_numpy() > 0.5, mb[shared].to_numpy() > 0.5
-        e = newcombe_paired_difference(int((x & y).sum()), int((x & ~y).sum()),
-                                       int((~x & y).sum()), int((~x & ~y).sum()), confidence)
+        e = paired_outcomes_difference(ma[shared], mb[shared], confidence)
         return PairedDifference(est, e.ci_low, e.ci_high, len(d), conversations,
                                 "matched pairs of scenarios: Newcombe paired square-and-add")
     if len(d) >= 2 and has_spread(d):
